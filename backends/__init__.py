@@ -1,0 +1,1 @@
+"""Storage behind the gateway: the backend interface and its implementations."""

@@ -1,0 +1,250 @@
+"""The backend interface: the contract between the SCIM protocol and storage.
+
+Every call names its tenant. Reads return `StoredResource` values; writes go
+through a `Transaction`, so that a PATCH that changes a group's document and
+its members (and the side effects it causes) commits as one unit or not at all.
+
+A backend knows the SCIM core attribute names it indexes (`userName`,
+`externalId`, `displayName`, `id`, `meta.created`, `meta.lastModified`,
+`members.value`, `groups.value`) and nothing about HTTP, schemas or projection.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from scim_gateway.filters.ast import AttrPath, Expr
+
+__all__ = [
+    "Backend",
+    "GroupRef",
+    "Member",
+    "Page",
+    "Query",
+    "SortSpec",
+    "StoredResource",
+    "Transaction",
+]
+
+USER = "User"
+GROUP = "Group"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of a group: the id of a User or Group of the same tenant.
+
+    `type` and `display` are filled in by the backend on read (the member's
+    resource type, and its displayName, or userName for a user without one);
+    on write only `id` counts.
+    """
+
+    id: str
+    type: str = USER
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """A group a user belongs to directly, for the read-only `groups` attribute."""
+
+    id: str
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    """A resource as stored: its SCIM document plus what the backend keeps beside it.
+
+    `document` holds the client-writable attributes only: no `id`, `meta`,
+    `members` or `groups`. `members` is filled for groups read with members,
+    `groups` for users read with groups; otherwise they are None.
+    """
+
+    resource_type: str
+    id: str
+    document: dict[str, Any]
+    version: int
+    created: datetime
+    last_modified: datetime
+    members: list[Member] | None = None
+    groups: list[GroupRef] | None = None
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    path: AttrPath
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """A list request: filter, sort and page (RFC 7644 §3.4.2).
+
+    `start_index` is 1-based. `count` None means no limit; 0 asks for the
+    total only. Without `sort`, resources come in creation order, so pages
+    neither repeat nor skip.
+    """
+
+    filter: Expr | None = None
+    sort: SortSpec | None = None
+    start_index: int = 1
+    count: int | None = None
+    with_members: bool = False
+    with_groups: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    resources: list[StoredResource] = field(default_factory=list)
+    total: int = 0
+
+
+class Transaction(ABC):
+    """One unit of work in one tenant; committed when its context exits cleanly.
+
+    Every write bumps the resource's version and `lastModified`. Uniqueness
+    (`userName` of users and `displayName` of groups, both case-insensitive)
+    is checked by the store itself, and a clash raises `ConflictError`.
+    """
+
+    tenant: str
+
+    @abstractmethod
+    async def get(
+        self,
+        resource_type: str,
+        resource_id: str,
+        *,
+        with_members: bool = False,
+        with_groups: bool = False,
+    ) -> StoredResource:
+        """Read a resource and lock it for the rest of the transaction.
+
+        Raises:
+            NotFoundError: no such resource in this tenant.
+        """
+
+    @abstractmethod
+    async def create(
+        self, resource_type: str, document: dict[str, Any]
+    ) -> StoredResource:
+        """Store a new resource with a fresh id, version 1.
+
+        Raises:
+            ConflictError: a unique attribute is taken.
+        """
+
+    @abstractmethod
+    async def replace(
+        self,
+        resource_type: str,
+        resource_id: str,
+        document: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> StoredResource:
+        """Replace a resource's document, keeping its id, created and members.
+
+        Raises:
+            NotFoundError: no such resource.
+            VersionMismatchError: `expected_version` is not the stored one.
+            ConflictError: a unique attribute is taken by another resource.
+        """
+
+    @abstractmethod
+    async def delete(
+        self,
+        resource_type: str,
+        resource_id: str,
+        *,
+        expected_version: int | None = None,
+    ) -> None:
+        """Delete a resource and every membership it takes part in.
+
+        Raises:
+            NotFoundError: no such resource.
+            VersionMismatchError: `expected_version` is not the stored one.
+        """
+
+    @abstractmethod
+    async def add_members(self, group_id: str, member_ids: Sequence[str]) -> None:
+        """Add members to a group; ids already there are left alone.
+
+        Raises:
+            NotFoundError: the group does not exist.
+            MemberNotFoundError: a member id is no user or group of the tenant.
+        """
+
+    @abstractmethod
+    async def remove_members(self, group_id: str, member_ids: Sequence[str]) -> None:
+        """Remove members from a group; ids that are not members are ignored.
+
+        Raises:
+            NotFoundError: the group does not exist.
+        """
+
+    @abstractmethod
+    async def replace_members(self, group_id: str, member_ids: Sequence[str]) -> None:
+        """Make `member_ids` the group's whole member list.
+
+        Raises:
+            NotFoundError: the group does not exist.
+            MemberNotFoundError: a member id is no user or group of the tenant.
+        """
+
+
+class Backend(ABC):
+    """Storage for the resources of every tenant.
+
+    A backend is opened once (`open`, which also applies migrations) and
+    closed once (`close`); reads and transactions may run concurrently from
+    many tasks in between.
+    """
+
+    name: str = "backend"
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date. Idempotent."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Check that the store answers.
+
+        Raises:
+            UnavailableError: it does not.
+        """
+
+    @abstractmethod
+    def transaction(self, tenant: str) -> AbstractAsyncContextManager[Transaction]:
+        """Open a unit of work in `tenant`; it commits on a clean exit."""
+
+    @abstractmethod
+    async def get(
+        self,
+        tenant: str,
+        resource_type: str,
+        resource_id: str,
+        *,
+        with_members: bool = False,
+        with_groups: bool = False,
+    ) -> StoredResource:
+        """Read one resource.
+
+        Raises:
+            NotFoundError: no such resource in this tenant.
+        """
+
+    @abstractmethod
+    async def query(self, tenant: str, resource_type: str, query: Query) -> Page:
+        """Return one page of the resources of a type that match the query."""

@@ -1,0 +1,1 @@
+"""The SCIM filter and attribute-path language: parsing, typed AST, evaluation."""

@@ -1,0 +1,1 @@
+"""Hooks that deliver invitations, and the built-in deliverers."""
