@@ -1,4 +1,4 @@
-"""The typed syntax tree of SCIM filters and attribute paths (RFC 7644 §3.4.2.2, §3.5.2).
+"""The typed syntax tree of SCIM filters and PATCH paths (RFC 7644 §3.4.2.2, §3.5.2).
 
 The parser builds these nodes with raw attribute names; `resolve_filter` and
 `resolve_path` then give every `AttrPath` its canonical spelling and the
@@ -63,9 +63,9 @@ class AttrPath:
     `uri` is the URN of the extension schema the attribute belongs to, under
     which the document nests it; it is None for core and common attributes
     once resolved (before, it is whatever prefix the client wrote). `name`
-    and `sub` are canonical once resolved. The characteristics describe the attribute the path ends at:
-    for `emails.value` that is the string `value`, multi-valued because
-    `emails` is.
+    and `sub` are canonical once resolved. The characteristics describe the
+    attribute the path ends at: for `emails.value` that is the string
+    `value`, multi-valued because `emails` is.
     """
 
     name: str
