@@ -8,14 +8,32 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from scim_gateway.backends.base import Backend
 
-__all__ = ["backend_from_url"]
+__all__ = ["backend_from_url", "sqlite_path"]
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The SQLite file a database setting names, or None for another backend.
+
+    As in SQLAlchemy, `sqlite:///var/x.db` is relative and `sqlite:////x.db`
+    absolute; a setting with no scheme is a plain path.
+    """
+    if url == "memory":
+        return None
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    if "://" in url:
+        return None
+    return Path(url)
 
 
 def backend_from_url(url: str) -> Backend:
     """The backend a database setting names.
 
-    `memory`; `postgresql://…` (or `postgres://…`); `sqlite:///path`,
-    `sqlite://relative/path` or a plain file path for SQLite.
+    `memory`; `postgresql://…` (or `postgres://…`); a SQLite file as a
+    plain path or `sqlite:///path` (see `sqlite_path`).
+
+    Raises:
+        ValueError: the URL names no backend this package has.
     """
     if url == "memory":
         from scim_gateway.backends.memory import MemoryBackend
@@ -25,7 +43,12 @@ def backend_from_url(url: str) -> Backend:
         from scim_gateway.backends.postgres import PostgresBackend
 
         return PostgresBackend(url)
+    path = sqlite_path(url)
+    if path is None:
+        raise ValueError(
+            f"unsupported database {url.split('://')[0]}://; "
+            "use a SQLite path, sqlite:///, postgresql:// or memory"
+        )
     from scim_gateway.backends.sqlite import SqliteBackend
 
-    path = url.removeprefix("sqlite://") if url.startswith("sqlite://") else url
-    return SqliteBackend(Path(path))
+    return SqliteBackend(path)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from scim_gateway.backends import sqlite_path
+
 __all__ = ["DEFAULT_DATABASE", "ENV_PREFIX", "Settings"]
 
 ENV_PREFIX = "SCIM_GATEWAY_"
@@ -62,18 +64,7 @@ class Settings:
     @property
     def database_path(self) -> Path | None:
         """The SQLite file this configuration names, or None for another backend."""
-        database = self.database
-        if (
-            database == "memory"
-            or "://" in database
-            and not database.startswith("sqlite://")
-        ):
-            return None
-        if database.startswith("sqlite:///"):
-            return Path(database.removeprefix("sqlite:///"))
-        if database.startswith("sqlite://"):
-            return Path(database.removeprefix("sqlite://"))
-        return Path(database)
+        return sqlite_path(self.database)
 
 
 def _convert(name: str, raw: str, default: object) -> object:
