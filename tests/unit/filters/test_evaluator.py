@@ -202,6 +202,20 @@ class TestOtherTypes:
         )
 
 
+class TestLimits:
+    def test_deepest_allowed_filter_evaluates(self) -> None:
+        text = "not(" * 50 + 'title eq "Analyst"' + ")" * 50
+
+        assert user_matches(text, ANN)
+
+    def test_longest_chain_evaluates(self) -> None:
+        text = " or ".join(["title pr"] * 300)
+        expr = parse_filter(text, USER_RESOLVER)
+
+        assert matches(expr, ANN)
+        assert not matches(expr, BARE)
+
+
 class TestSelectElements:
     def test_indices_of_matching_elements(self) -> None:
         path = parse_path('emails[type eq "home" or primary eq true]', USER_RESOLVER)
