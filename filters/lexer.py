@@ -18,6 +18,7 @@ character.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +27,17 @@ from scim2_filter_parser.lexer import SCIMLexer
 
 from scim_gateway.filters.errors import FilterSyntaxError
 
-__all__ = ["Token", "tokenize"]
+__all__ = ["Token", "excerpt", "tokenize"]
 
 # A literal ends where a name could not go on (RFC 7643 §2.1 nameChar, `$` of
 # `$ref`, and `:` or `.` of a URN or path).
 _STANDALONE = r"(?![A-Za-z0-9_$:.-])"
+
+
+def excerpt(text: str, *, limit: int = 40) -> str:
+    """`text` for an error message, in single quotes, cut short when long."""
+    shown = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"'{shown}'"
 
 
 @dataclass(frozen=True)
@@ -50,11 +57,19 @@ class _StringRule:
 
     def __call__(self, lexer: Any, token: Any) -> Any:
         try:
-            token.value = json.loads(token.value, strict=False)
-        except json.JSONDecodeError as exc:
+            value: str = json.loads(token.value, strict=False)
+            # No store can hold U+0000 or a lone surrogate (Postgres text,
+            # UTF-8), so no stored value could ever match one.
+            value.encode("utf-8")
+        except (json.JSONDecodeError, UnicodeEncodeError) as exc:
             raise FilterSyntaxError(
-                f"invalid escape in string {token.value}", position=token.index
+                f"invalid escape in string {excerpt(token.value)}", position=token.index
             ) from exc
+        if "\x00" in value:
+            raise FilterSyntaxError(
+                "a string may not contain U+0000", position=token.index
+            )
+        token.value = value
         return token
 
 
@@ -65,8 +80,15 @@ class _NumberRule:
 
     def __call__(self, lexer: Any, token: Any) -> Any:
         text: str = token.value
-        is_integer = not any(c in text for c in ".eE")
-        token.value = int(text) if is_integer else float(text)
+        try:
+            is_integer = not any(c in text for c in ".eE")
+            token.value = int(text) if is_integer else float(text)
+        except ValueError:  # more digits than int() converts
+            raise FilterSyntaxError("number too long", position=token.index) from None
+        if not math.isfinite(token.value):
+            raise FilterSyntaxError(
+                f"number out of range {excerpt(text)}", position=token.index
+            )
         return token
 
 

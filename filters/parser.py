@@ -45,7 +45,7 @@ from scim_gateway.filters.errors import (
     FilterSyntaxError,
     UnknownAttributeError,
 )
-from scim_gateway.filters.lexer import Token, tokenize
+from scim_gateway.filters.lexer import Token, excerpt, tokenize
 from scim_gateway.filters.literals import Scalar, check_comparison
 
 __all__ = [
@@ -202,9 +202,9 @@ class _Parser:
                 position=len(self.text),
             )
         token = self.tokens[self.index]
-        found = self.text[token.start : token.end]
+        found = excerpt(self.text[token.start : token.end])
         return FilterSyntaxError(
-            f"expected {expected} but found {found!r}", position=token.start
+            f"expected {expected} but found {found}", position=token.start
         )
 
     # Filters.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -318,6 +319,49 @@ class TestErrors:
 
         assert message in caught.value.detail
         assert caught.value.position is not None
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ('title eq "\\ud800"', "invalid escape in string"),
+            ('title eq "a\\u0000"', "may not contain U+0000"),
+            ("title eq 1e999", "number out of range '1e999'"),
+            ("title eq " + "9" * 5000, "number too long at position 9"),
+        ],
+    )
+    def test_values_no_store_can_hold_are_refused(
+        self, text: str, message: str
+    ) -> None:
+        with pytest.raises(FilterSyntaxError, match=re.escape(message)):
+            parse_filter(text, USERS, max_length=len(text))
+
+    @pytest.mark.parametrize(
+        "date", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
+    )
+    def test_dates_beyond_the_calendar_are_refused(self, date: str) -> None:
+        with pytest.raises(FilterError, match="needs an ISO 8601 dateTime"):
+            parse_filter(f'meta.created gt "{date}"', USERS)
+
+    def test_long_offending_token_is_cut_short_in_the_message(self) -> None:
+        text = 'title eq "a" "' + "b" * 200 + '"'
+
+        with pytest.raises(FilterSyntaxError) as caught:
+            parse_filter(text, USERS)
+
+        assert caught.value.detail == (
+            f"expected the end of the filter but found '\"{'b' * 36}...' at position 13"
+        )
+
+    def test_random_characters_raise_only_filter_errors(self) -> None:
+        alphabet = 'abeqtiln ()[]."\\:$-_019éü東\t\u00e9'
+        generator = random.Random(3442)
+
+        for _ in range(3000):
+            text = "".join(generator.choices(alphabet, k=generator.randint(1, 30)))
+            try:
+                parse_filter(text, USERS)
+            except FilterError:
+                pass
 
     def test_unknown_attribute_says_where(self) -> None:
         with pytest.raises(UnknownAttributeError) as caught:
