@@ -130,7 +130,7 @@ def _routes(context: GatewayContext) -> list[Route]:
         name, path = resource_type.name, base + resource_type.endpoint
         routes += [
             Route(f"{path}/.search", _bind(resources.search, name), methods=["POST"]),
-            Route(path, _bind(resources.list, name), methods=["GET"]),
+            Route(path, _bind(resources.list_resources, name), methods=["GET"]),
             Route(path, _bind(resources.create, name), methods=["POST"]),
             Route(f"{path}/{{id}}", _bind(resources.get, name), methods=["GET"]),
             Route(f"{path}/{{id}}", _bind(resources.replace, name), methods=["PUT"]),

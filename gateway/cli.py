@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TextIO, TypeVar
 
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        settings = Settings.from_env(**_overrides(args))
+        settings = Settings.from_env(overrides=_overrides(args))
     except (TypeError, ValueError) as exc:
         print(f"scim-gateway: {exc}", file=sys.stderr)
         return 2
@@ -129,7 +130,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.token is None and settings.database != "memory":
         _print_first_token(backend, sys.stdout)
     elif settings.token is None:
-        settings = Settings(**{**_fields(settings), "token": generate_token()})
+        settings = replace(settings, token=generate_token())
         print(f"Secret token (memory backend, valid until exit): {settings.token}")
 
     print(f"scim-gateway {__version__}")
@@ -146,12 +147,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         server_header=False,
     )
     return 0
-
-
-def _fields(settings: Settings) -> dict[str, object]:
-    from dataclasses import asdict
-
-    return asdict(settings)
 
 
 def _describe(settings: Settings) -> str:

@@ -49,7 +49,10 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: object
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        overrides: Mapping[str, object] | None = None,
     ) -> Settings:
         """Settings from `SCIM_GATEWAY_*` variables, then `overrides` (not None)."""
         environ = os.environ if environ is None else environ
@@ -58,7 +61,7 @@ class Settings:
             raw = environ.get(ENV_PREFIX + spec.name.upper())
             if raw is not None and raw != "":
                 values[spec.name] = _convert(spec.name, raw, spec.default)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]  # keys come from fields()
 
     @property

@@ -43,7 +43,7 @@ class ResourceEndpoints:
         tenant = await self.ctx.authenticate_request(request)
         return tenant, resource_type
 
-    async def list(self, request: Request) -> Response:
+    async def list_resources(self, request: Request) -> Response:
         tenant, resource_type = await self._begin(request, "/{resource}")
         search = SearchRequest.from_query(request.query_params)
         return await self._search(request, tenant, [resource_type], search)

@@ -26,7 +26,9 @@ def test_environment_variables_set_fields() -> None:
 
 
 def test_overrides_win_over_environment_and_none_is_ignored() -> None:
-    settings = Settings.from_env({"SCIM_GATEWAY_PORT": "9001"}, port=9002, host=None)
+    settings = Settings.from_env(
+        {"SCIM_GATEWAY_PORT": "9001"}, overrides={"port": 9002, "host": None}
+    )
 
     assert settings.port == 9002
     assert settings.host == "127.0.0.1"
