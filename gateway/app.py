@@ -28,6 +28,7 @@ from scim_gateway.errors import (
     InvalidSyntax,
     MethodNotAllowed,
     NotFound,
+    NotImplementedFeature,
     ScimError,
 )
 from scim_gateway.http import check_accept, error_response
@@ -125,6 +126,12 @@ def _routes(context: GatewayContext) -> list[Route]:
         Route(f"{base}/Schemas", discovery.schemas),
         Route(f"{base}/Schemas/{{id:path}}", discovery.schema),
         Route(f"{base}/.search", resources.root_search, methods=["POST"]),
+        Route(f"{base}/Bulk", _not_implemented("bulk operations"), methods=["POST"]),
+        Route(
+            f"{base}/Me",
+            _not_implemented("/Me requests"),
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        ),
     ]
     for resource_type in context.registry.resource_types.values():
         name, path = resource_type.name, base + resource_type.endpoint
@@ -147,6 +154,14 @@ def _bind(handler: Handler, resource_type: str) -> Handler:
         return await handler(request)
 
     endpoint.__name__ = f"{handler.__name__}_{resource_type.lower()}"
+    return endpoint
+
+
+def _not_implemented(feature: str) -> Handler:
+    # RFC 7644 §3.7 and §3.11: an unsupported endpoint answers 501.
+    async def endpoint(request: Request) -> Response:
+        raise NotImplementedFeature(f"{feature} are not supported by this gateway")
+
     return endpoint
 
 
