@@ -97,7 +97,9 @@ def normalize_resource(
             attribute.
     """
     if not isinstance(body, dict):
-        raise InvalidSyntax(f"the resource must be a JSON object, not {_kind(body)}")
+        raise InvalidSyntax(
+            f"the resource must be a JSON object, not {json_kind(body)}"
+        )
 
     reader = _BodyReader(registry, resource_type, limits)
     for key, value in body.items():
@@ -145,7 +147,9 @@ def member_ids(value: object, *, limits: Limits = DEFAULT_LIMITS) -> list[str]:
         return []
     items = [value] if isinstance(value, dict) else value
     if not isinstance(items, list):
-        raise InvalidValue(f'"members" must be a list of members, not {_kind(value)}')
+        raise InvalidValue(
+            f'"members" must be a list of members, not {json_kind(value)}'
+        )
     ids: dict[str, None] = {}
     for item in items:
         ids[_member_id(item, limits)] = None
@@ -220,7 +224,9 @@ class _BodyReader:
         if value is None:
             return
         if not isinstance(value, dict):
-            raise InvalidValue(f'"{schema.id}" must be an object, not {_kind(value)}')
+            raise InvalidValue(
+                f'"{schema.id}" must be an object, not {json_kind(value)}'
+            )
         for key, item in value.items():
             attribute = schema.attribute(key)
             if attribute is None:
@@ -265,7 +271,7 @@ def _coerce_multi(
 ) -> Any:
     items = [value] if isinstance(value, dict) else value
     if not isinstance(items, list):
-        raise InvalidValue(f'attribute "{name}" must be a list, not {_kind(value)}')
+        raise InvalidValue(f'attribute "{name}" must be a list, not {json_kind(value)}')
     if len(items) > limits.max_values:
         raise InvalidValue(
             f'attribute "{name}" holds {len(items)} values; at most '
@@ -294,7 +300,9 @@ def _coerce_single(
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise InvalidValue(f'attribute "{name}" must be an object, not {_kind(value)}')
+        raise InvalidValue(
+            f'attribute "{name}" must be an object, not {json_kind(value)}'
+        )
     complex_value: dict[str, Any] = {}
     for key, item in value.items():
         sub = attribute.sub(key)
@@ -323,7 +331,9 @@ def _coerce_scalar(
         return _coerce_number(kind, value, name)
     if not isinstance(value, str):
         expected = "a string" if kind is not AttrType.COMPLEX else "no nested object"
-        raise InvalidValue(f'attribute "{name}" must be {expected}, not {_kind(value)}')
+        raise InvalidValue(
+            f'attribute "{name}" must be {expected}, not {json_kind(value)}'
+        )
     if len(value) > limits.max_string_length:
         raise InvalidValue(
             f'attribute "{name}" is longer than {limits.max_string_length} characters'
@@ -339,7 +349,7 @@ def _coerce_boolean(value: object, name: str) -> bool:
     # Entra sends booleans as the strings "True" and "False" (and lower case).
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise InvalidValue(f'attribute "{name}" must be a boolean, not {_kind(value)}')
+    raise InvalidValue(f'attribute "{name}" must be a boolean, not {json_kind(value)}')
 
 
 def _coerce_number(kind: AttrType, value: object, name: str) -> int | float:
@@ -348,7 +358,7 @@ def _coerce_number(kind: AttrType, value: object, name: str) -> int | float:
     if kind is AttrType.DECIMAL and isinstance(value, float):
         return value
     expected = "an integer" if kind is AttrType.INTEGER else "a number"
-    raise InvalidValue(f'attribute "{name}" must be {expected}, not {_kind(value)}')
+    raise InvalidValue(f'attribute "{name}" must be {expected}, not {json_kind(value)}')
 
 
 def _check_datetime(value: str, name: str) -> None:
@@ -377,7 +387,7 @@ def _check_schemas(value: object) -> None:
     if value is None:
         return
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise InvalidValue(f'"schemas" must be a list of URNs, not {_kind(value)}')
+        raise InvalidValue(f'"schemas" must be a list of URNs, not {json_kind(value)}')
 
 
 def _member_id(item: object, limits: Limits) -> str:
@@ -464,7 +474,7 @@ def _spell(resource_type: ResourceType, schema: Schema, name: str) -> str:
     return name if schema is resource_type.schema else f"{schema.id}:{name}"
 
 
-def _kind(value: object) -> str:
+def json_kind(value: object) -> str:
     """The JSON type of `value`, for error messages that must not echo values."""
     if value is None:
         return "null"
