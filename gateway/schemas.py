@@ -138,7 +138,9 @@ def _complex(name: str, *subs: Attribute, **kwargs: object) -> Attribute:
 _READ_ONLY = {"mutability": Mutability.READ_ONLY}
 
 
-def _multi(name: str, description: str, *extra: Attribute, types: tuple[str, ...]) -> Attribute:
+def _multi(
+    name: str, description: str, *extra: Attribute, types: tuple[str, ...]
+) -> Attribute:
     """A multi-valued complex attribute with the usual value/display/type/primary."""
     return _complex(
         name,
@@ -217,7 +219,9 @@ USER_SCHEMA = Schema(
         _attr("preferredLanguage", description="Preferred language, e.g. en-US."),
         _attr("locale", description="Default location, e.g. en-US."),
         _attr("timezone", description="Time zone in the Olson database format."),
-        _attr("active", AttrType.BOOLEAN, description="The user's administrative status."),
+        _attr(
+            "active", AttrType.BOOLEAN, description="The user's administrative status."
+        ),
         _attr(
             "password",
             mutability=Mutability.WRITE_ONLY,
@@ -230,7 +234,11 @@ USER_SCHEMA = Schema(
             "phone number",
             types=("work", "home", "mobile", "fax", "pager", "other"),
         ),
-        _multi("ims", "instant messaging address", types=("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo")),
+        _multi(
+            "ims",
+            "instant messaging address",
+            types=("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"),
+        ),
         _multi("photos", "photo URL", types=("photo", "thumbnail")),
         _complex(
             "addresses",
@@ -282,7 +290,11 @@ GROUP_SCHEMA = Schema(
                 reference_types=("User", "Group"),
             ),
             _attr("display", mutability=Mutability.READ_ONLY),
-            _attr("type", mutability=Mutability.IMMUTABLE, canonical_values=("User", "Group")),
+            _attr(
+                "type",
+                mutability=Mutability.IMMUTABLE,
+                canonical_values=("User", "Group"),
+            ),
             multi_valued=True,
             description="The members of the group.",
         ),
@@ -324,7 +336,9 @@ GROUP_TYPE = ResourceType(
 class SchemaRegistry:
     """The resource types the gateway serves, and lookups into their schemas."""
 
-    def __init__(self, resource_types: tuple[ResourceType, ...] = (USER_TYPE, GROUP_TYPE)):
+    def __init__(
+        self, resource_types: tuple[ResourceType, ...] = (USER_TYPE, GROUP_TYPE)
+    ):
         self.resource_types = {rt.name: rt for rt in resource_types}
         self._common = {a.name.lower(): a for a in COMMON_ATTRIBUTES}
 
