@@ -177,7 +177,7 @@ class _Engine:
             added = [e for e in coerced if e not in kept]
             container[attribute.name] = kept + added
             _settle_primary(container[attribute.name], added)
-        elif isinstance(coerced, dict) and isinstance(current, dict):
+        elif _is_merge(coerced, current):
             # RFC 7644 §3.5.2.1/§3.5.2.3: sub-attributes not given are kept.
             current.update(coerced)
         else:
@@ -307,9 +307,9 @@ class _Engine:
             )
         element: dict[str, Any] = {}
         for name, raw in terms.items():
+            # The parser resolved the filter's names to sub-attributes.
             sub = target.attribute.sub(name)
-            if sub is None:
-                raise NoTarget(f'no value matches the filter in path "{target.text}"')
+            assert sub is not None
             element[sub.name] = self._coerce(
                 sub, raw, f"{target.attribute.name}.{sub.name}"
             )
@@ -367,7 +367,7 @@ def _value_ids(expr: Expr) -> list[str] | None:
     is_value_eq = (
         isinstance(expr, Compare)
         and expr.op is CompareOp.EQ
-        and expr.path.name.lower() == "value"
+        and expr.path.name == "value"
         and expr.path.sub is None
         and isinstance(expr.value, str)
     )
@@ -375,6 +375,17 @@ def _value_ids(expr: Expr) -> list[str] | None:
         assert isinstance(expr, Compare) and isinstance(expr.value, str)
         return [expr.value]
     return None
+
+
+def _is_merge(new: object, current: object) -> bool:
+    """Whether `new` merges into `current` rather than replacing it.
+
+    A new reference (a manager with another `value`) replaces the old one
+    whole, so that no `$ref` of the previous manager is left behind.
+    """
+    if not isinstance(new, dict) or not isinstance(current, dict):
+        return False
+    return "value" not in new or new["value"] == current.get("value")
 
 
 def _settle_primary(elements: list[Any], written: list[Any]) -> None:

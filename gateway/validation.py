@@ -484,8 +484,4 @@ def json_kind(value: object) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "an unsupported value"
+    return "an array" if isinstance(value, list) else "an object"

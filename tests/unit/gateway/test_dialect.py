@@ -180,6 +180,29 @@ class TestPathLess:
 
         assert '"name.nosuchPart"' in caught.value.detail
 
+    def test_core_schema_urn_as_path_addresses_the_resource(self) -> None:
+        result = patch_user(
+            ANN, {"op": "add", "path": USER, "value": {"title": "Pilot"}}
+        )
+
+        assert result.document == edited(ANN, {"title": "Pilot"})
+
+    def test_null_extension_in_a_path_less_replace_removes_it(self) -> None:
+        result = patch_user(ANN, {"op": "replace", "value": {ENTERPRISE: None}})
+
+        assert result.document == edited(ANN, {"schemas": [USER], ENTERPRISE: None})
+
+    def test_null_extension_in_a_path_less_add_changes_nothing(self) -> None:
+        result = patch_user(ANN, {"op": "add", "value": {ENTERPRISE: None}})
+
+        assert result == PatchResult(ANN, None, False)
+
+    def test_extension_that_is_not_an_object_is_invalid_value(self) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            patch_user(ANN, {"op": "add", "path": ENTERPRISE, "value": "x"})
+
+        assert caught.value.detail == f'"{ENTERPRISE}" must be an object, not a string'
+
     def test_whole_group_value_renames_without_touching_members(self) -> None:
         result = patch_group(
             {
@@ -293,12 +316,47 @@ class TestEntraQuirks:
             {"value": "Admin", "display": "Administrator"}
         ]
 
-    def test_roles_with_plain_string_values_are_kept(self) -> None:
+    def test_a_single_role_object_with_a_json_string_is_decoded(self) -> None:
+        encoded = '{"value":"Reader","type":"app","primary":true}'
+
         result = patch_user(
-            ANN, {"op": "replace", "path": "roles", "value": [{"value": "{not json"}]}
+            ANN, {"op": "replace", "path": "roles", "value": {"value": encoded}}
         )
 
-        assert result.document["roles"] == [{"value": "{not json"}]
+        assert result.document["roles"] == [
+            {"value": "Reader", "type": "app", "primary": True}
+        ]
+
+    @pytest.mark.parametrize("value", ["{not json", "Reader", '["a"]', '{"id": "r-1"}'])
+    def test_role_values_that_encode_no_role_are_kept(self, value: str) -> None:
+        result = patch_user(
+            ANN, {"op": "replace", "path": "roles", "value": [{"value": value}]}
+        )
+
+        assert result.document["roles"] == [{"value": value}]
+
+    def test_roles_that_are_not_objects_are_invalid_value(self) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            patch_user(ANN, {"op": "add", "path": "roles", "value": "Admin"})
+
+        assert caught.value.detail == 'attribute "roles" must be a list, not a string'
+
+    @pytest.mark.parametrize(
+        ("path", "token"),
+        [
+            ('title[value eq "x"]', '"title'),
+            ('manager[nosuch eq "x"]', "nosuch"),
+            ('manager[value eq "x"].nosuch', "nosuch"),
+            ('emails[type eq "work"', "emails"),
+        ],
+    )
+    def test_bad_filters_on_single_valued_attributes_are_invalid_path(
+        self, path: str, token: str
+    ) -> None:
+        with pytest.raises(InvalidPath) as caught:
+            patch_user(ANN, {"op": "remove", "path": path})
+
+        assert token in caught.value.detail
 
     def test_password_is_accepted_and_never_stored(self) -> None:
         result = patch_user(

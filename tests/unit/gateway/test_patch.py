@@ -261,6 +261,18 @@ class TestReplace:
         emails = [{**WORK, "primary": False}, {**HOME, "primary": True}]
         assert result.document == edited(ANN, {"emails": emails})
 
+    def test_replace_of_a_reference_with_another_value_drops_the_old_ref(self) -> None:
+        manager = {"value": "m-1", "$ref": "../Users/m-1"}
+        document = edited(ANN, {ENTERPRISE: {"manager": manager}})
+
+        result = patch_user(
+            document, {"op": "replace", "path": f"{ENTERPRISE}:manager", "value": "m-2"}
+        )
+
+        assert result.document == edited(
+            ANN, {ENTERPRISE: {"manager": {"value": "m-2"}}}
+        )
+
     def test_replace_with_the_current_value_is_unchanged(self) -> None:
         result = patch_user(
             ANN,
@@ -269,6 +281,113 @@ class TestReplace:
         )
 
         assert result == unchanged(ANN)
+
+
+class TestSubAttributeOfEveryValue:
+    """`emails.type` without a filter addresses the sub-attribute of every value."""
+
+    def test_replace_sets_it_on_every_value(self) -> None:
+        result = patch_user(
+            ANN, {"op": "replace", "path": "emails.type", "value": "other"}
+        )
+
+        emails = [{**WORK, "type": "other"}, {**HOME, "type": "other"}]
+        assert result.document == edited(ANN, {"emails": emails})
+
+    def test_add_without_values_creates_one(self) -> None:
+        document = {"schemas": [USER], "userName": "ann"}
+
+        result = patch_user(
+            document, {"op": "add", "path": "emails.value", "value": "a@x"}
+        )
+
+        assert result.document == {**document, "emails": [{"value": "a@x"}]}
+
+    def test_remove_drops_it_and_values_left_empty(self) -> None:
+        document = edited(
+            ANN, {"emails": [{"value": "a@x", "type": "work"}, {"type": "home"}]}
+        )
+
+        result = patch_user(document, {"op": "remove", "path": "emails.type"})
+
+        assert result.document == edited(ANN, {"emails": [{"value": "a@x"}]})
+
+    def test_making_every_value_primary_is_invalid_value(self) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            patch_user(ANN, {"op": "replace", "path": "emails.primary", "value": True})
+
+        assert (
+            caught.value.detail
+            == 'path "emails.primary" would make several values primary'
+        )
+
+
+class TestFilters:
+    def test_add_through_an_unmatched_conjunction_creates_every_term(self) -> None:
+        result = patch_user(
+            ANN,
+            {
+                "op": "add",
+                "path": 'phoneNumbers[type eq "work" and primary eq true].value',
+                "value": "+1 555 0100",
+            },
+        )
+
+        phone = {"type": "work", "primary": True, "value": "+1 555 0100"}
+        assert result.document == edited(ANN, {"phoneNumbers": [phone]})
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            'phoneNumbers[type eq "a" and type eq "b"].value',
+            'phoneNumbers[type eq "a" or type eq "b"].value',
+            'phoneNumbers[not (type eq "a")].value',
+        ],
+    )
+    def test_add_through_an_unmatched_filter_it_cannot_build_from_is_no_target(
+        self, path: str
+    ) -> None:
+        with pytest.raises(NoTarget):
+            patch_user(ANN, {"op": "add", "path": path, "value": "1"})
+
+    def test_add_of_an_object_through_a_filter_merges_it_into_the_match(self) -> None:
+        result = patch_user(
+            ANN,
+            {
+                "op": "add",
+                "path": 'emails[type eq "home"]',
+                "value": [{"display": "H"}],
+            },
+        )
+
+        assert result.document == edited(
+            ANN, {"emails": [WORK, {**HOME, "display": "H"}]}
+        )
+
+    def test_replace_making_two_values_equal_keeps_one(self) -> None:
+        work, home = {"value": "a@x", "type": "work"}, {"value": "b@x", "type": "home"}
+        document = edited(ANN, {"emails": [work, home]})
+
+        result = patch_user(
+            document, {"op": "replace", "path": 'emails[type eq "home"]', "value": work}
+        )
+
+        assert result.document == edited(ANN, {"emails": [work]})
+
+    def test_filter_on_a_single_valued_complex_attribute_sets_its_sub(self) -> None:
+        document = edited(ANN, {ENTERPRISE: {"manager": {"value": "m-1"}}})
+
+        result = patch_user(
+            document,
+            {
+                "op": "replace",
+                "path": f'{ENTERPRISE}:manager[value eq "m-1"].$ref',
+                "value": "../Users/m-1",
+            },
+        )
+
+        manager = {"value": "m-1", "$ref": "../Users/m-1"}
+        assert result.document == edited(ANN, {ENTERPRISE: {"manager": manager}})
 
 
 class TestRemove:

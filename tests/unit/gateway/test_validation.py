@@ -213,6 +213,11 @@ class TestDropped:
 
         assert user(body)[ENTERPRISE_USER] == {"manager": {"value": "m1"}}
 
+    def test_null_extension_block_is_dropped(self) -> None:
+        body = {"userName": "ann", ENTERPRISE_USER: None, "schemas": None}
+
+        assert user(body) == {"schemas": [USER], "userName": "ann"}
+
     def test_empty_extension_block_is_dropped_with_its_urn(self) -> None:
         body = {
             "schemas": [USER, ENTERPRISE_USER],
@@ -320,6 +325,16 @@ class TestMembers:
         assert isinstance(error, InvalidValue)
         assert "members" in error.detail
 
+    def test_null_members_are_no_members(self) -> None:
+        assert group({"displayName": "Lab", "members": None}).member_ids is None
+        assert member_ids(None) == []
+
+    def test_member_id_over_the_limit_is_invalid_value(self) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            member_ids([{"value": "x" * 11}], limits=Limits(max_string_length=10))
+
+        assert caught.value.detail == 'a "members" value is longer than allowed'
+
     def test_member_ids_reads_a_single_member_object(self) -> None:
         assert member_ids({"value": "u1"}) == ["u1"]
 
@@ -387,6 +402,10 @@ class TestErrors:
                 f'"{ENTERPRISE_USER}" must be an object, not a string',
             ),
             ({"userName": "a", "schemas": "x"}, None),
+            (
+                {"userName": "a", "name": {"givenName": "A", "GivenName": "B"}},
+                'attribute "name.givenName" is given twice',
+            ),
             (
                 {"userName": "a", "schemas": [1]},
                 '"schemas" must be a list of URNs, not an array',
@@ -491,13 +510,23 @@ class TestReplace:
 
 
 def immutable_registry() -> tuple[SchemaRegistry, ResourceType]:
+    """`nickName` and `name.givenName` made immutable."""
     schema = USER_TYPE.schema
-    attributes = tuple(
-        replace(a, mutability=Mut.IMMUTABLE) if a.name == "nickName" else a
-        for a in schema.attributes
-    )
+    attributes = tuple(_immutable(a) for a in schema.attributes)
     users = replace(USER_TYPE, schema=replace(schema, attributes=attributes))
     return SchemaRegistry((users,)), users
+
+
+def _immutable(attribute: Attribute) -> Attribute:
+    if attribute.name == "nickName":
+        return replace(attribute, mutability=Mut.IMMUTABLE)
+    if attribute.name == "name":
+        subs = tuple(
+            replace(s, mutability=Mut.IMMUTABLE) if s.name == "givenName" else s
+            for s in attribute.sub_attributes
+        )
+        return replace(attribute, sub_attributes=subs)
+    return attribute
 
 
 class TestImmutable:
@@ -537,3 +566,19 @@ class TestImmutable:
         )
 
         assert result.document["nickName"] == "an"
+
+    def test_put_changing_an_immutable_sub_attribute_is_mutability(self) -> None:
+        registry, users = immutable_registry()
+        current = {"schemas": [USER], "userName": "ann", "name": {"givenName": "Ann"}}
+
+        with pytest.raises(Mutability) as caught:
+            normalize_resource(
+                registry,
+                users,
+                {"userName": "ann", "name": {"givenName": "Anne"}},
+                current=current,
+            )
+
+        assert caught.value.detail == (
+            'attribute "name.givenName" is immutable and cannot change'
+        )
