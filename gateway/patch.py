@@ -177,7 +177,7 @@ class _Engine:
             added = [e for e in coerced if e not in kept]
             container[attribute.name] = kept + added
             _settle_primary(container[attribute.name], added)
-        elif _is_merge(coerced, current):
+        elif isinstance(current, dict) and _is_merge(coerced, current):
             # RFC 7644 §3.5.2.1/§3.5.2.3: sub-attributes not given are kept.
             current.update(coerced)
         else:
@@ -377,13 +377,13 @@ def _value_ids(expr: Expr) -> list[str] | None:
     return None
 
 
-def _is_merge(new: object, current: object) -> bool:
+def _is_merge(new: object, current: dict[str, Any]) -> bool:
     """Whether `new` merges into `current` rather than replacing it.
 
     A new reference (a manager with another `value`) replaces the old one
     whole, so that no `$ref` of the previous manager is left behind.
     """
-    if not isinstance(new, dict) or not isinstance(current, dict):
+    if not isinstance(new, dict):
         return False
     return "value" not in new or new["value"] == current.get("value")
 
