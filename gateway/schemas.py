@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from scim_gateway.filters.ast import AttrPath, AttrType
 from scim_gateway.filters.errors import UnknownAttributeError
@@ -127,15 +128,11 @@ class ResourceType:
         return self.extension(uri)
 
 
-def _attr(name: str, type: AttrType = AttrType.STRING, **kwargs: object) -> Attribute:
-    return Attribute(name, type, **kwargs)  # type: ignore[arg-type]  # kwargs mirror fields
+_attr = Attribute
 
 
-def _complex(name: str, *subs: Attribute, **kwargs: object) -> Attribute:
-    return _attr(name, AttrType.COMPLEX, sub_attributes=subs, **kwargs)
-
-
-_READ_ONLY = {"mutability": Mutability.READ_ONLY}
+def _complex(name: str, *subs: Attribute, **kwargs: Any) -> Attribute:
+    return Attribute(name, AttrType.COMPLEX, sub_attributes=subs, **kwargs)
 
 
 def _multi(
@@ -172,11 +169,16 @@ COMMON_ATTRIBUTES: tuple[Attribute, ...] = (
     ),
     _complex(
         "meta",
-        _attr("resourceType", case_exact=True, **_READ_ONLY),
-        _attr("created", AttrType.DATETIME, **_READ_ONLY),
-        _attr("lastModified", AttrType.DATETIME, **_READ_ONLY),
-        _attr("location", AttrType.REFERENCE, case_exact=True, **_READ_ONLY),
-        _attr("version", case_exact=True, **_READ_ONLY),
+        _attr("resourceType", case_exact=True, mutability=Mutability.READ_ONLY),
+        _attr("created", AttrType.DATETIME, mutability=Mutability.READ_ONLY),
+        _attr("lastModified", AttrType.DATETIME, mutability=Mutability.READ_ONLY),
+        _attr(
+            "location",
+            AttrType.REFERENCE,
+            case_exact=True,
+            mutability=Mutability.READ_ONLY,
+        ),
+        _attr("version", case_exact=True, mutability=Mutability.READ_ONLY),
         mutability=Mutability.READ_ONLY,
         description="Resource metadata.",
     ),
@@ -255,10 +257,19 @@ USER_SCHEMA = Schema(
         ),
         _complex(
             "groups",
-            _attr("value", **_READ_ONLY),
-            _attr("$ref", AttrType.REFERENCE, reference_types=("Group",), **_READ_ONLY),
-            _attr("display", **_READ_ONLY),
-            _attr("type", canonical_values=("direct", "indirect"), **_READ_ONLY),
+            _attr("value", mutability=Mutability.READ_ONLY),
+            _attr(
+                "$ref",
+                AttrType.REFERENCE,
+                reference_types=("Group",),
+                mutability=Mutability.READ_ONLY,
+            ),
+            _attr("display", mutability=Mutability.READ_ONLY),
+            _attr(
+                "type",
+                canonical_values=("direct", "indirect"),
+                mutability=Mutability.READ_ONLY,
+            ),
             multi_valued=True,
             mutability=Mutability.READ_ONLY,
             description="Groups the user belongs to, computed from memberships.",
