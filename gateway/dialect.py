@@ -2,7 +2,7 @@
 
 The PATCH engine only ever sees `Step`s: one operation on one resolved target.
 This module makes them from what clients really send (Entra ID above all,
-docs/entra.md):
+docs/patching.md):
 
 * a path-less `add`/`replace` (Okta's deactivation, authentik's whole-group
   replace, Entra's `aadOptscim062020` dialect) becomes one step per key; keys
@@ -298,7 +298,7 @@ def _decoded_roles(value: object) -> object:
 
     Entra's AppRoleAssignmentsComplex mapping PATCHes
     `{"value": "{\\"id\\":..,\\"value\\":..,\\"displayName\\":..}"}`; POST
-    sends the role objects themselves (docs/entra.md).
+    sends the role objects themselves (docs/patching.md).
     """
     if isinstance(value, dict):
         value = [value]

@@ -10,7 +10,7 @@ document because the backend keeps them beside the group.
 
 `password` (RFC 7643 §4.1.1, writeOnly, returned never) is accepted and
 dropped: Okta sends a placeholder on every create, and the gateway stores no
-credentials (docs/limitations.md).
+credentials (docs/resources.md).
 """
 
 from __future__ import annotations
