@@ -202,6 +202,10 @@ class _StepReader:
             return self._expand_extension(op, target.schema, item)
         if _is_read_only(target):
             return []
+        if item is None and is_members(self.resource_type, target.attribute):
+            # A whole-group value with "members": null must not empty the group;
+            # an explicit `replace` of `members` with `[]` does that.
+            return []
         return self._keep(Step(op, target, item))
 
     def _expand_extension(self, op: Op, schema: Schema, value: object) -> list[Step]:

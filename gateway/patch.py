@@ -23,6 +23,7 @@ Choices where the RFC leaves room or real clients disagree with it:
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -49,6 +50,8 @@ from scim_gateway.validation import (
     member_ids,
     normalize_resource,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "MemberChanges",
@@ -105,6 +108,7 @@ def apply_patch(
     steps = read_steps(registry, resource_type, operations)
     engine = _Engine(resource_type, document, members, limits, upsert_on_replace)
     for step in steps:
+        logger.debug("patch.step op=%s path=%s", step.op.value, _spell(step))
         engine.apply(step)
 
     normalized = normalize_resource(
@@ -345,6 +349,11 @@ class _Engine:
         current = self.ledger.current()
         elements = [member_element(m) for m in current]
         return [current[i].id for i in select_elements(value_filter, elements)]
+
+
+def _spell(step: Step) -> str:
+    target = step.target
+    return target.schema.id if isinstance(target, ExtensionTarget) else target.text
 
 
 def _equalities(expr: Expr) -> dict[str, Any] | None:

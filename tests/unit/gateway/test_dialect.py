@@ -221,6 +221,13 @@ class TestPathLess:
             True,
         )
 
+    def test_null_members_in_a_path_less_replace_leave_members_alone(self) -> None:
+        result = patch_group(
+            {"op": "replace", "value": {"displayName": "Lab", "members": None}}
+        )
+
+        assert result == PatchResult(LAB, None, False)
+
     def test_members_key_in_a_path_less_add_adds_members(self) -> None:
         result = patch_group({"op": "add", "value": {"members": [{"value": "u1"}]}})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 import pytest
@@ -699,6 +700,17 @@ class TestErrors:
 
 
 class TestResult:
+    def test_paths_are_logged_at_debug_only(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG, logger="scim_gateway.patch")
+
+        patch_user(ANN, {"op": "replace", "path": "title", "value": "Pilot"})
+
+        assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+            (logging.DEBUG, "patch.step op=replace path=title")
+        ]
+
     def test_empty_operations_change_nothing(self) -> None:
         assert patch_user(ANN) == unchanged(ANN)
 
