@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from scim_gateway.coercion import json_kind
 from scim_gateway.errors import InvalidPath, InvalidValue, Mutability, NoTarget
 from scim_gateway.filters.ast import AttrPath, AttrType, Expr
 from scim_gateway.filters.errors import FilterError, UnknownAttributeError
@@ -32,7 +33,7 @@ from scim_gateway.filters.parser import parse_filter, parse_path
 from scim_gateway.patchop import Op, PatchOperation
 from scim_gateway.schemas import Attribute, ResourceType, Schema, SchemaRegistry
 from scim_gateway.schemas import Mutability as Mut
-from scim_gateway.validation import is_members, json_kind
+from scim_gateway.validation import is_members
 
 __all__ = ["AttributeTarget", "ExtensionTarget", "Step", "read_steps"]
 

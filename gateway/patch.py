@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from scim_gateway.backends.base import Member
+from scim_gateway.coercion import DEFAULT_LIMITS, Limits, coerce_value
 from scim_gateway.dialect import AttributeTarget, ExtensionTarget, Step, read_steps
 from scim_gateway.errors import InvalidValue, Mutability, NoTarget
 from scim_gateway.filters.ast import And, Compare, CompareOp, Expr, Or
@@ -42,10 +43,7 @@ from scim_gateway.membership import (
 from scim_gateway.patchop import Op, PatchOperation, parse_patch_request
 from scim_gateway.schemas import Attribute, ResourceType, SchemaRegistry
 from scim_gateway.validation import (
-    DEFAULT_LIMITS,
-    Limits,
     check_immutable,
-    coerce_value,
     is_members,
     member_ids,
     normalize_resource,
