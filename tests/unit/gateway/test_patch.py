@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import scim_gateway.patch
 from scim_gateway.backends.base import Member
 from scim_gateway.errors import InvalidPath, InvalidValue, Mutability, NoTarget
 from scim_gateway.patch import MemberChanges, MembersRequired, PatchResult
@@ -724,3 +725,15 @@ class TestResult:
             "userName": "ann",
             "title": "Pilot",
         }
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(scim_gateway.patch.__all__) == [
+        "MemberChanges",
+        "MembersRequired",
+        "Op",
+        "PatchOperation",
+        "PatchResult",
+        "apply_patch",
+        "parse_patch_request",
+    ]

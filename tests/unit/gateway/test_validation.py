@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import scim_gateway.validation
 from scim_gateway.errors import InvalidSyntax, InvalidValue, Mutability, ScimError
 from scim_gateway.filters.ast import AttrType
 from scim_gateway.schemas import (
@@ -582,3 +583,15 @@ class TestImmutable:
         assert caught.value.detail == (
             'attribute "name.givenName" is immutable and cannot change'
         )
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(scim_gateway.validation.__all__) == [
+        "DEFAULT_LIMITS",
+        "Limits",
+        "NormalizedResource",
+        "check_immutable",
+        "is_members",
+        "member_ids",
+        "normalize_resource",
+    ]
