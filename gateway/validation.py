@@ -236,10 +236,10 @@ def is_members(resource_type: ResourceType, attribute: Attribute) -> bool:
 
 
 def _check_schemas(value: object) -> None:
-    values = [value] if isinstance(value, str) else value
-    if value is None:
+    # Only the shape is checked: `schemas` is recomputed from what is present.
+    if value is None or isinstance(value, str):
         return
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidValue(f'"schemas" must be a list of URNs, not {json_kind(value)}')
 
 
