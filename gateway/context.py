@@ -18,6 +18,7 @@ from scim_gateway.backends.errors import (
     UnavailableError,
     VersionMismatchError,
 )
+from scim_gateway.coercion import Limits
 from scim_gateway.config import Settings
 from scim_gateway.errors import (
     InvalidValue,
@@ -49,6 +50,7 @@ class GatewayContext:
         self.backend = backend
         self.authenticate = authenticate
         self.registry = registry or SchemaRegistry()
+        self.limits = Limits(max_string_length=settings.max_value_length)
         self._opened = False
         self._open_lock = anyio.Lock()
 

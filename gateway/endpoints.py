@@ -81,7 +81,9 @@ class ResourceEndpoints:
     async def create(self, request: Request) -> Response:
         tenant, resource_type = await self._begin(request, "/{resource}")
         body = await self._read(request)
-        normalized = normalize_resource(self.ctx.registry, resource_type, body)
+        normalized = normalize_resource(
+            self.ctx.registry, resource_type, body, limits=self.ctx.limits
+        )
         projection = SearchRequest.from_query(request.query_params).projection(
             self.ctx.registry, resource_type
         )
@@ -116,7 +118,11 @@ class ResourceEndpoints:
                 current = await tx.get(resource_type.name, resource_id)
                 _check_version(expected, current)
                 normalized = normalize_resource(
-                    self.ctx.registry, resource_type, body, current=current.document
+                    self.ctx.registry,
+                    resource_type,
+                    body,
+                    current=current.document,
+                    limits=self.ctx.limits,
                 )
                 await tx.replace(
                     resource_type.name,
@@ -168,7 +174,11 @@ class ResourceEndpoints:
         _check_version(expected, current)
         try:
             result = apply_patch(
-                self.ctx.registry, resource_type, current.document, operations
+                self.ctx.registry,
+                resource_type,
+                current.document,
+                operations,
+                limits=self.ctx.limits,
             )
         except MembersRequired:
             # Only member filters beyond `value eq` need the member list; Entra's
@@ -180,6 +190,7 @@ class ResourceEndpoints:
                 current.document,
                 operations,
                 members=current.members or [],
+                limits=self.ctx.limits,
             )
         if result.document != current.document:
             await tx.replace(
