@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from scim_gateway.backends.base import SortSpec
 from scim_gateway.backends.columns import fold, normalize_instant
+from scim_gateway.backends.sql import value_of_complex
 from scim_gateway.filters.ast import AttrPath, AttrType
 
 __all__ = ["sort_resources", "sort_value"]
@@ -39,6 +40,7 @@ def sort_value(view: Mapping[str, Any], path: AttrPath) -> int | float | str | N
     """The value a resource sorts by, None when it has none."""
     if path.uri is None and path.name in _RELATIONS:
         return None
+    path = value_of_complex(path)
     container = view if path.uri is None else view.get(path.uri)
     if not isinstance(container, Mapping):
         return None
@@ -47,8 +49,6 @@ def sort_value(view: Mapping[str, Any], path: AttrPath) -> int | float | str | N
         value = _element_value(value, path)
     elif path.sub is not None:
         value = value.get(path.sub) if isinstance(value, Mapping) else None
-    elif path.type is AttrType.COMPLEX:
-        return None
     return _normalized(value, path)
 
 
@@ -56,10 +56,9 @@ def _element_value(elements: object, path: AttrPath) -> object:
     if not isinstance(elements, list) or not elements:
         return None
     chosen = next((e for e in elements if _is_primary(e)), elements[0])
-    sub = path.sub or ("value" if path.type is AttrType.COMPLEX else None)
-    if sub is None:
+    if path.sub is None:
         return chosen
-    return chosen.get(sub) if isinstance(chosen, Mapping) else None
+    return chosen.get(path.sub) if isinstance(chosen, Mapping) else None
 
 
 def _is_primary(element: object) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from scim_gateway.backends.base import GROUP, USER, SortSpec
@@ -45,6 +45,7 @@ __all__ = [
     "JsonTarget",
     "SqlValue",
     "Target",
+    "value_of_complex",
 ]
 
 SqlValue = str | int | float | None
@@ -214,6 +215,9 @@ class FilterCompiler(ABC):
             return self.negate(self._expr(expr.expr, scope))
         if isinstance(expr, ValuePath):
             return self._value_path(expr, scope)
+        if isinstance(expr, Compare) and expr.op is CompareOp.NE:
+            # `ne` is `not eq` around the whole attribute, not per element.
+            return self.negate(self._leaf(_with_op(expr, CompareOp.EQ), scope))
         return self._leaf(expr, scope)
 
     def _leaf(self, leaf: Leaf, scope: _Scope) -> str:
@@ -367,8 +371,6 @@ class FilterCompiler(ABC):
         if value is None:
             present = self.present(target)
             return self.negate(present) if op is CompareOp.EQ else present
-        if op is CompareOp.NE:
-            return self.negate(self._compare(target, _with_op(leaf, CompareOp.EQ)))
         if isinstance(value, bool):
             return self.boolean_is(target, value) if op is CompareOp.EQ else "FALSE"
         if isinstance(value, datetime) or path.type is AttrType.DATETIME:
@@ -413,10 +415,9 @@ class FilterCompiler(ABC):
         """The value a resource sorts by, NULL when it has none (RFC 7644 §3.4.2.3)."""
         if self._is_membership(path):
             return "NULL"
+        path = value_of_complex(path)
         if path.multi_valued:
             return self._element_sort_key(path)
-        if path.type is AttrType.COMPLEX and path.sub is None:
-            return "NULL"
         return self._scalar_sort_key(self._row_target(path), path)
 
     def _scalar_sort_key(self, target: Target, path: AttrPath) -> str:
@@ -434,6 +435,13 @@ class FilterCompiler(ABC):
         froms = self.elements("r.document", _array_keys(path), alias)
         order = f"{self.is_primary(alias)} DESC, {self.element_order(alias)}"
         return f"(SELECT {key} FROM {froms} ORDER BY {order} LIMIT 1)"
+
+
+def value_of_complex(path: AttrPath) -> AttrPath:
+    """A complex attribute named whole stands for its `value` (RFC 7643 §2.4)."""
+    if path.type is not AttrType.COMPLEX or path.sub is not None:
+        return path
+    return replace(path, sub="value", type=AttrType.STRING)
 
 
 def _keys(path: AttrPath) -> tuple[str, ...]:
