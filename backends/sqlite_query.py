@@ -10,6 +10,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from scim_gateway.backends.base import (
     GROUP,
@@ -27,15 +28,21 @@ from scim_gateway.backends.sql import (
     ConstTarget,
     FilterCompiler,
     JsonTarget,
+    SqlValue,
     Target,
 )
 
 __all__ = [
+    "PageStatements",
     "SqliteCompiler",
     "fetch_page",
     "fetch_resource",
+    "groups_statement",
     "json_path",
     "literal",
+    "members_statement",
+    "page_statements",
+    "resource_statement",
     "to_resource",
 ]
 
@@ -183,6 +190,14 @@ def to_resource(
     )
 
 
+def resource_statement(resource_type: str) -> str:
+    """The SELECT of one resource by tenant and id."""
+    return (
+        f"SELECT {RESOURCE_COLUMNS} FROM resources AS r WHERE r.tenant = ?"
+        f" AND r.id = ? AND r.resource_type = {literal(resource_type)}"
+    )
+
+
 def fetch_resource(
     connection: sqlite3.Connection,
     tenant: str,
@@ -194,9 +209,7 @@ def fetch_resource(
 ) -> StoredResource | None:
     """The one resource, with its members or groups when asked; None when absent."""
     row = connection.execute(
-        f"SELECT {RESOURCE_COLUMNS} FROM resources AS r WHERE r.tenant = ?"
-        f" AND r.id = ? AND r.resource_type = {literal(resource_type)}",
-        (tenant, resource_id),
+        resource_statement(resource_type), (tenant, resource_id)
     ).fetchone()
     if row is None:
         return None
@@ -206,10 +219,17 @@ def fetch_resource(
     return resource
 
 
-def fetch_page(
-    connection: sqlite3.Connection, tenant: str, resource_type: str, query: Query
-) -> Page:
-    """The number of matches and one page of them, in one read transaction."""
+@dataclass(frozen=True)
+class PageStatements:
+    """The two statements of a list request: the count of matches, and one page."""
+
+    count_sql: str
+    count_params: list[SqlValue]
+    page_sql: str
+    page_params: list[SqlValue]
+
+
+def page_statements(tenant: str, resource_type: str, query: Query) -> PageStatements:
     compiler = SqliteCompiler(resource_type)
     where = (
         f"r.tenant = {compiler.param(tenant)}"
@@ -222,18 +242,34 @@ def fetch_page(
     offset = max(query.start_index, 1) - 1
     limit = -1 if query.count is None else query.count
     logger.debug("sqlite.query where=%s order=%s", where, order)
+    return PageStatements(
+        f"SELECT count(*) FROM resources AS r WHERE {where}",
+        count_params,
+        f"SELECT {RESOURCE_COLUMNS} FROM resources AS r WHERE {where}"
+        f" ORDER BY {order} LIMIT ? OFFSET ?",
+        [*compiler.params, limit, offset],
+    )
+
+
+def fetch_page(
+    connection: sqlite3.Connection, tenant: str, resource_type: str, query: Query
+) -> Page:
+    """The number of matches and one page of them, in one read transaction."""
+    statements = page_statements(tenant, resource_type, query)
+    offset = max(query.start_index, 1) - 1
     connection.execute("BEGIN")
     try:
-        total = connection.execute(
-            f"SELECT count(*) FROM resources AS r WHERE {where}", count_params
-        ).fetchone()[0]
-        if limit == 0 or offset >= total:
-            return Page([], total)
+        if query.count == 0:
+            return Page([], _count(connection, statements))
         rows = connection.execute(
-            f"SELECT {RESOURCE_COLUMNS} FROM resources AS r WHERE {where}"
-            f" ORDER BY {order} LIMIT ? OFFSET ?",
-            [*compiler.params, limit, offset],
+            statements.page_sql, statements.page_params
         ).fetchall()
+        is_short = query.count is None or len(rows) < query.count
+        if is_short and (rows or offset == 0):
+            # The page holds every match from `offset` on: no count needed.
+            total = offset + len(rows)
+        else:
+            total = _count(connection, statements)
         resources = _to_resources(
             connection,
             tenant,
@@ -245,6 +281,11 @@ def fetch_page(
         return Page(resources, total)
     finally:
         connection.execute("COMMIT")
+
+
+def _count(connection: sqlite3.Connection, statements: PageStatements) -> int:
+    row = connection.execute(statements.count_sql, statements.count_params).fetchone()
+    return int(row[0])
 
 
 def _to_resources(
@@ -265,27 +306,40 @@ def _to_resources(
     return [to_resource(resource_type, row) for row in rows]
 
 
-def _id_filter(column: str, ids: list[str]) -> tuple[str, str]:
-    """`column` among `ids`: a plain equality for one id, else a JSON array."""
+def _among(column: str, ids: list[str]) -> tuple[str, str]:
+    """`column` is one of `ids`: an equality for one id, else a JSON array."""
     if len(ids) == 1:
         return f"{column} = ?", ids[0]
     return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(ids)
 
 
-def fetch_members(
-    connection: sqlite3.Connection, tenant: str, group_ids: list[str]
-) -> dict[str, list[Member]]:
-    """The members of each group with type and display, ordered by member id."""
-    found: dict[str, list[Member]] = {group_id: [] for group_id in group_ids}
-    condition, ids = _id_filter("m.group_id", group_ids)
-    rows = connection.execute(
+def members_statement(condition: str) -> str:
+    """Members of groups with their type and display (displayName or userName)."""
+    return (
         "SELECT m.group_id, m.member_id, m.member_type,"
         " COALESCE(d.display_name, json_extract(d.document, '$.\"userName\"'))"
         " FROM memberships AS m"
         " JOIN resources AS d ON d.tenant = m.tenant AND d.id = m.member_id"
-        f" WHERE m.tenant = ? AND {condition} ORDER BY m.group_id, m.member_id",
-        (tenant, ids),
+        f" WHERE m.tenant = ? AND {condition} ORDER BY m.group_id, m.member_id"
     )
+
+
+def groups_statement(condition: str) -> str:
+    """The groups users belong to directly, with each group's displayName."""
+    return (
+        "SELECT m.member_id, m.group_id, g.display_name FROM memberships AS m"
+        " JOIN resources AS g ON g.tenant = m.tenant AND g.id = m.group_id"
+        f" WHERE m.tenant = ? AND {condition} ORDER BY m.member_id, m.group_id"
+    )
+
+
+def fetch_members(
+    connection: sqlite3.Connection, tenant: str, group_ids: list[str]
+) -> dict[str, list[Member]]:
+    """The members of each group, ordered by member id."""
+    found: dict[str, list[Member]] = {group_id: [] for group_id in group_ids}
+    condition, ids = _among("m.group_id", group_ids)
+    rows = connection.execute(members_statement(condition), (tenant, ids))
     for group_id, member_id, member_type, display in rows:
         found[group_id].append(Member(member_id, member_type, display))
     return found
@@ -296,13 +350,8 @@ def fetch_groups(
 ) -> dict[str, list[GroupRef]]:
     """The groups each user belongs to directly, ordered by group id."""
     found: dict[str, list[GroupRef]] = {user_id: [] for user_id in user_ids}
-    condition, ids = _id_filter("m.member_id", user_ids)
-    rows = connection.execute(
-        "SELECT m.member_id, m.group_id, g.display_name FROM memberships AS m"
-        " JOIN resources AS g ON g.tenant = m.tenant AND g.id = m.group_id"
-        f" WHERE m.tenant = ? AND {condition} ORDER BY m.member_id, m.group_id",
-        (tenant, ids),
-    )
+    condition, ids = _among("m.member_id", user_ids)
+    rows = connection.execute(groups_statement(condition), (tenant, ids))
     for user_id, group_id, display in rows:
         found[user_id].append(GroupRef(group_id, display))
     return found
