@@ -10,7 +10,6 @@ changes. Inside a transaction, read through the transaction, not the backend.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -45,7 +44,7 @@ from scim_gateway.backends.errors import (
     VersionMismatchError,
 )
 from scim_gateway.backends.sorting import sort_resources
-from scim_gateway.filters.ast import And, Expr, Not, Or, ValuePath
+from scim_gateway.filters.ast import And, Compare, CompareOp, Expr, Not, Or, ValuePath
 from scim_gateway.filters.evaluator import matches
 
 __all__ = ["MemoryBackend", "MemoryTransaction"]
@@ -99,8 +98,16 @@ class MemoryTransaction(Transaction):
         self._undo: list[Callable[[], None]] = []
 
     def rollback(self) -> None:
+        if not self._undo:
+            return
         while self._undo:
             self._undo.pop()()
+        # A deleted record comes back at the end of the dictionary; queries
+        # rely on its order being creation order.
+        resources = self._data.resources
+        ordered = sorted(resources.values(), key=lambda record: record.seq)
+        resources.clear()
+        resources.update((record.id, record) for record in ordered)
 
     def _set(self, mapping: MutableMapping[Any, Any], key: Any, value: Any) -> None:
         self._remember(mapping, key)
@@ -150,7 +157,7 @@ class MemoryTransaction(Transaction):
         record = _Record(
             resource_type,
             new_id(),
-            copy.deepcopy(document),
+            _copy(document),
             1,
             now,
             now,
@@ -172,7 +179,7 @@ class MemoryTransaction(Transaction):
         _check_version(old, expected_version)
         new = replace(
             old,
-            document=copy.deepcopy(document),
+            document=_copy(document),
             version=old.version + 1,
             last_modified=utc_now(),
         )
@@ -332,15 +339,11 @@ class MemoryBackend(Backend):
         self._check_open()
         async with self._lock:
             data = self._state.tenant(tenant)
-            records = [
-                r for r in data.resources.values() if r.resource_type == resource_type
-            ]
-            records.sort(key=lambda record: record.seq)
-            if query.filter is not None:
-                records = _matching(data, records, query.filter)
+            records = _select(data, resource_type, query.filter)
             if query.sort is not None:
+                # Sorting by members or groups is not supported: no view needs them.
                 records = sort_resources(
-                    records, query.sort, lambda record: _view(data, record, True)
+                    records, query.sort, lambda record: _view(data, record, False)
                 )
             total = len(records)
             start = max(query.start_index, 1) - 1
@@ -394,7 +397,7 @@ def _stored(
     return StoredResource(
         resource_type=record.resource_type,
         id=record.id,
-        document=copy.deepcopy(record.document),
+        document=_copy(record.document),
         version=record.version,
         created=record.created,
         last_modified=record.last_modified,
@@ -425,9 +428,51 @@ def _view(data: _Tenant, record: _Record, with_relations: bool) -> dict[str, Any
     return view
 
 
-def _matching(data: _Tenant, records: list[_Record], expr: Expr) -> list[_Record]:
+def _copy(value: Any) -> Any:
+    """A copy of a JSON value, so that no caller shares the stored one."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
+
+
+def _select(data: _Tenant, resource_type: str, expr: Expr | None) -> list[_Record]:
+    """The records of a type that match `expr`, in creation order."""
+    candidates = None if expr is None else _candidates(data, resource_type, expr)
+    if candidates is None:
+        values = data.resources.values()
+        candidates = [r for r in values if r.resource_type == resource_type]
+    if expr is None:
+        return candidates
     relations = _mentions_relations(expr)
-    return [r for r in records if matches(expr, _view(data, r, relations))]
+    return [r for r in candidates if matches(expr, _view(data, r, relations))]
+
+
+def _candidates(data: _Tenant, resource_type: str, expr: Expr) -> list[_Record] | None:
+    """The few records an `id` or unique-name equality allows; None: any record.
+
+    Entra looks every user up by `userName eq` before it writes, so this
+    lookup spares a scan of the tenant; the filter is still evaluated.
+    """
+    if isinstance(expr, And):
+        left = _candidates(data, resource_type, expr.left)
+        return (
+            left if left is not None else _candidates(data, resource_type, expr.right)
+        )
+    if not isinstance(expr, Compare) or expr.op is not CompareOp.EQ:
+        return None
+    path, value = expr.path, expr.value
+    if path.uri is not None or path.sub is not None or not isinstance(value, str):
+        return None
+    if path.name == "id":
+        found = data.resources.get(value)
+    elif path.name == unique_attribute(resource_type) and not path.case_exact:
+        holder = data.names.get((resource_type, value.lower()))
+        found = None if holder is None else data.resources[holder]
+    else:
+        return None
+    return [found] if found is not None and found.resource_type == resource_type else []
 
 
 def _mentions_relations(expr: Expr) -> bool:

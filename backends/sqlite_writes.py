@@ -172,9 +172,9 @@ def _insert_members(
     """Insert the memberships not there yet; True if any was."""
     cursor = connection.execute(
         "INSERT OR IGNORE INTO memberships (tenant, group_id, member_id, member_type)"
-        " SELECT ?, ?, r.id, r.resource_type FROM json_each(?) AS j"
-        " JOIN resources AS r ON r.tenant = ? AND r.id = j.value",
-        (tenant, group_id, ids, tenant),
+        " SELECT ?, ?, r.id, r.resource_type FROM resources AS r"
+        " WHERE r.tenant = ? AND r.id IN (SELECT value FROM json_each(?))",
+        (tenant, group_id, tenant, ids),
     )
     return cursor.rowcount > 0
 

@@ -170,3 +170,16 @@ async def test_a_deleted_resource_is_gone_for_the_transaction_too(
         await transaction.delete(USER, ann.id)
         with pytest.raises(NotFoundError):
             await transaction.get(USER, ann.id)
+
+
+async def test_an_undone_delete_keeps_the_creation_order(backend: Backend) -> None:
+    ann = await create_user(backend, "ann")
+    await create_user(backend, "bo")
+
+    with pytest.raises(Boom):
+        async with backend.transaction(TENANT) as transaction:
+            await transaction.delete(USER, ann.id)
+            raise Boom
+
+    page = await backend.query(TENANT, USER, Query())
+    assert [user.document["userName"] for user in page.resources] == ["ann", "bo"]
