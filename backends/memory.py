@@ -347,7 +347,7 @@ class MemoryBackend(Backend):
                 )
             total = len(records)
             start = max(query.start_index, 1) - 1
-            end = None if query.count is None else start + query.count
+            end = None if query.count is None else start + max(query.count, 0)
             page = records[start:end]
             resources = [
                 _stored(data, r, query.with_members, query.with_groups) for r in page

@@ -71,12 +71,13 @@ def translate(exc: Exception) -> Exception:
             if column in message:
                 return ConflictError(attribute)
         return ConflictError("id")
+    if isinstance(exc, ValueError):
+        # aiosqlite's words for a connection closed under the call.
+        is_closed = message in ("Connection closed", "no active connection")
+        return UnavailableError("SQLite connection is closed") if is_closed else exc
     lowered = message.lower()
-    if isinstance(exc, sqlite3.DatabaseError | sqlite3.ProgrammingError | ValueError):
-        if (
-            any(word in lowered for word in _UNAVAILABLE)
-            or "no active connection" in lowered
-        ):
+    if isinstance(exc, sqlite3.DatabaseError | sqlite3.ProgrammingError):
+        if any(word in lowered for word in _UNAVAILABLE):
             return UnavailableError(f"SQLite database unavailable: {message}")
     return exc
 

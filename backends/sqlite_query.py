@@ -240,7 +240,7 @@ def page_statements(tenant: str, resource_type: str, query: Query) -> PageStatem
     count_params = list(compiler.params)
     order = compiler.order_by(query.sort)
     offset = max(query.start_index, 1) - 1
-    limit = -1 if query.count is None else query.count
+    limit = -1 if query.count is None else max(query.count, 0)
     logger.debug("sqlite.query where=%s order=%s", where, order)
     return PageStatements(
         f"SELECT count(*) FROM resources AS r WHERE {where}",

@@ -190,14 +190,12 @@ def _check_group(connection: sqlite3.Connection, tenant: str, group_id: str) -> 
 
 
 def _check_members(connection: sqlite3.Connection, tenant: str, ids: str) -> None:
-    missing = [
-        row[0]
-        for row in connection.execute(
-            "SELECT DISTINCT j.value FROM json_each(?) AS j WHERE NOT EXISTS"
-            " (SELECT 1 FROM resources AS r WHERE r.tenant = ? AND r.id = j.value)",
-            (ids, tenant),
-        )
-    ]
+    rows = connection.execute(
+        "SELECT j.value FROM json_each(?) AS j WHERE NOT EXISTS"
+        " (SELECT 1 FROM resources AS r WHERE r.tenant = ? AND r.id = j.value)",
+        (ids, tenant),
+    )
+    missing = list(dict.fromkeys(row[0] for row in rows))
     if missing:
         raise MemberNotFoundError(missing)
 

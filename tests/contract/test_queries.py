@@ -140,6 +140,11 @@ class TestPaging:
 
         assert (page.resources, page.total) == ([], 5)
 
+    async def test_a_negative_count_counts_as_zero(self, people: Backend) -> None:
+        page = await people.query(TENANT, USER, Query(count=-3))
+
+        assert (page.resources, page.total) == ([], 5)
+
     async def test_start_index_below_one_counts_as_one(self, people: Backend) -> None:
         names = await user_names(people, Query(start_index=0, count=1))
 

@@ -15,7 +15,7 @@ import pytest
 from scim_gateway.backends.base import GROUP, USER, Query
 from scim_gateway.backends.errors import ConflictError, UnavailableError
 from scim_gateway.backends.sql import SqlValue
-from scim_gateway.backends.sqlite import SqliteBackend
+from scim_gateway.backends.sqlite import SqliteBackend, translate
 from scim_gateway.backends.sqlite_query import (
     groups_statement,
     members_statement,
@@ -24,7 +24,7 @@ from scim_gateway.backends.sqlite_query import (
 )
 from scim_gateway.backends.sqlite_schema import MIGRATIONS, configure
 from scim_gateway.filters import parse_filter
-from scim_gateway.schemas import USER_TYPE, SchemaRegistry
+from scim_gateway.schemas import GROUP_TYPE, USER_TYPE, SchemaRegistry
 
 TENANT = "acme"
 
@@ -138,6 +138,31 @@ class TestIndexes:
 
         assert "USING INDEX resources_user_name" in found
         assert "INDEX resources_user_name" in counted
+
+    @pytest.mark.parametrize(
+        ("resource_type", "text", "index"),
+        [
+            (USER, 'externalId eq "A-1"', "resources_external_id"),
+            (USER, 'id eq "x"', "resources_by_id"),
+            (GROUP, 'displayName eq "Staff"', "resources_group_display_name"),
+        ],
+    )
+    async def test_lookups_by_other_indexed_attributes_use_their_index(
+        self,
+        backend: SqliteBackend,
+        path: Path,
+        resource_type: str,
+        text: str,
+        index: str,
+    ) -> None:
+        resource = USER_TYPE if resource_type == USER else GROUP_TYPE
+        expr = parse_filter(text, partial(SchemaRegistry().resolve, resource))
+        statements = page_statements(TENANT, resource_type, Query(filter=expr))
+
+        with connect(path) as connection:
+            found = plan(connection, statements.page_sql, statements.page_params)
+
+        assert f"INDEX {index}" in found
 
     async def test_get_by_id_uses_the_id_index(
         self, backend: SqliteBackend, path: Path
@@ -264,3 +289,38 @@ class TestSeveralProcesses:
             await second.close()
 
         assert sorted(outcomes) == ["conflict"] * 9 + ["created"]
+
+
+class TestTranslate:
+    """Driver errors that no test can provoke for real map as the real ones do."""
+
+    @pytest.mark.parametrize(
+        "message",
+        [
+            "database is locked",
+            "disk I/O error",
+            "attempt to write a readonly database",
+            "database or disk is full",
+            "unable to open database file",
+        ],
+    )
+    def test_trouble_with_the_database_is_unavailable(self, message: str) -> None:
+        translated = translate(sqlite3.OperationalError(message))
+
+        assert isinstance(translated, UnavailableError)
+        assert message in translated.reason
+
+    def test_a_mistake_in_a_statement_stays_what_it_is(self) -> None:
+        error = sqlite3.OperationalError("no such column: nope")
+
+        assert translate(error) is error
+
+    def test_a_unique_display_name_is_a_conflict_on_display_name(self) -> None:
+        error = sqlite3.IntegrityError(
+            "UNIQUE constraint failed: resources.tenant, resources.display_name_folded"
+        )
+
+        translated = translate(error)
+
+        assert isinstance(translated, ConflictError)
+        assert translated.attribute == "displayName"
