@@ -281,15 +281,13 @@ class SqliteBackend(Backend):
         logger.info("sqlite.open path=%s migrations_applied=%s", self.path, applied)
 
     async def close(self) -> None:
-        if self._writer is None:
-            return
         async with self._write_lock:
-            workers, self._writer, self._readers = (
-                [self._writer, *self._readers],
-                None,
-                [],
-            )
-            for worker in workers:
+            if self._writer is None:
+                return
+            writer, readers = self._writer, self._readers
+            self._writer, self._readers = None, []
+            await self._optimize(writer)
+            for worker in [writer, *readers]:
                 await worker.close()
         logger.info("sqlite.close path=%s", self.path)
 
@@ -357,6 +355,14 @@ class SqliteBackend(Backend):
         if worker is None:
             raise UnavailableError("SQLite backend is not open")
         return worker
+
+    async def _optimize(self, writer: _Worker) -> None:
+        # Lets SQLite refresh the statistics its planner uses, as its
+        # documentation advises before closing a connection.
+        try:
+            await writer.run(lambda c: c.execute("PRAGMA optimize"))
+        except BackendError as exc:
+            logger.warning("sqlite.optimize_failed error=%s", exc)
 
     async def _roll_back(self, transaction: SqliteTransaction) -> None:
         try:
