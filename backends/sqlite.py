@@ -256,6 +256,7 @@ class SqliteBackend(Backend):
                 "SqliteBackend needs a database file; use MemoryBackend for no file"
             )
         self.path = database
+        self._is_uri = database.startswith("file:")
         self._reader_count = max(readers, 1)
         self._busy_timeout = busy_timeout
         self._writer: _Worker | None = None
@@ -266,6 +267,7 @@ class SqliteBackend(Backend):
     async def open(self) -> None:
         if self._writer is not None:
             return
+        await anyio.to_thread.run_sync(self._probe)
         workers: list[_Worker] = []
         try:
             writer = await self._connect(workers)
@@ -370,11 +372,21 @@ class SqliteBackend(Backend):
         except BackendError as exc:
             logger.warning("sqlite.rollback_failed error=%s", exc)
 
+    def _probe(self) -> None:
+        """Open and close the file once, so that a bad path fails here.
+
+        aiosqlite leaves its thread behind when its `connect` fails.
+        """
+        try:
+            sqlite3.connect(self.path, uri=self._is_uri).close()
+        except sqlite3.Error as exc:
+            raise UnavailableError(f"cannot open SQLite database: {exc}") from exc
+
     async def _connect(self, workers: list[_Worker]) -> _Worker:
         try:
             connection = await aiosqlite.connect(
                 self.path,
-                uri=self.path.startswith("file:"),
+                uri=self._is_uri,
                 isolation_level=None,
                 cached_statements=256,
             )
