@@ -22,21 +22,23 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
     (
         1,
         (
-            # `seq` is the rowid: creation order, and the default sort.
+            # `seq` is the rowid: creation order, and the default sort. The
+            # document comes last, so that reading the short columns never
+            # walks its overflow pages.
             """
             CREATE TABLE resources (
                 seq INTEGER PRIMARY KEY,
                 tenant TEXT NOT NULL,
                 resource_type TEXT NOT NULL,
                 id TEXT NOT NULL,
-                document TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                created TEXT NOT NULL,
+                last_modified TEXT NOT NULL,
                 user_name_folded TEXT,
                 external_id TEXT,
                 display_name TEXT,
                 display_name_folded TEXT,
-                created TEXT NOT NULL,
-                last_modified TEXT NOT NULL,
-                version INTEGER NOT NULL
+                document TEXT NOT NULL
             )
             """,
             "CREATE UNIQUE INDEX resources_by_id ON resources (tenant, id)",
