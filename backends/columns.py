@@ -15,8 +15,11 @@ from scim_gateway.backends.base import GROUP, USER
 __all__ = [
     "fold",
     "format_instant",
+    "member_display",
     "new_id",
+    "normalize_instant",
     "parse_instant",
+    "string_attribute",
     "unique_attribute",
     "utc_now",
 ]

@@ -98,8 +98,11 @@ Leaf = Compare | Present
 
 @dataclass(frozen=True)
 class _Scope:
-    """What the paths of an expression name: attributes of the row, sub-attributes
-    of one JSON object (inside `attr[...]`), or of one membership row."""
+    """What the paths of an expression name.
+
+    Attributes of the row, sub-attributes of one JSON object (inside
+    `attr[...]`, at `keys` under `base`), or of one membership row.
+    """
 
     base: str = "r.document"
     keys: tuple[str, ...] = ()

@@ -256,6 +256,7 @@ class SqliteBackend(Backend):
                 "SqliteBackend needs a database file; use MemoryBackend for no file"
             )
         self.path = database
+        self._is_uri = database.startswith("file:")
         self._reader_count = max(readers, 1)
         self._busy_timeout = busy_timeout
         self._writer: _Worker | None = None
@@ -266,6 +267,7 @@ class SqliteBackend(Backend):
     async def open(self) -> None:
         if self._writer is not None:
             return
+        await anyio.to_thread.run_sync(self._probe)
         workers: list[_Worker] = []
         try:
             writer = await self._connect(workers)
@@ -281,15 +283,13 @@ class SqliteBackend(Backend):
         logger.info("sqlite.open path=%s migrations_applied=%s", self.path, applied)
 
     async def close(self) -> None:
-        if self._writer is None:
-            return
         async with self._write_lock:
-            workers, self._writer, self._readers = (
-                [self._writer, *self._readers],
-                None,
-                [],
-            )
-            for worker in workers:
+            if self._writer is None:
+                return
+            writer, readers = self._writer, self._readers
+            self._writer, self._readers = None, []
+            await self._optimize(writer)
+            for worker in [writer, *readers]:
                 await worker.close()
         logger.info("sqlite.close path=%s", self.path)
 
@@ -358,17 +358,35 @@ class SqliteBackend(Backend):
             raise UnavailableError("SQLite backend is not open")
         return worker
 
+    async def _optimize(self, writer: _Worker) -> None:
+        # Lets SQLite refresh the statistics its planner uses, as its
+        # documentation advises before closing a connection.
+        try:
+            await writer.run(lambda c: c.execute("PRAGMA optimize"))
+        except BackendError as exc:
+            logger.warning("sqlite.optimize_failed error=%s", exc)
+
     async def _roll_back(self, transaction: SqliteTransaction) -> None:
         try:
             await transaction.rollback()
         except BackendError as exc:
             logger.warning("sqlite.rollback_failed error=%s", exc)
 
+    def _probe(self) -> None:
+        """Open and close the file once, so that a bad path fails here.
+
+        aiosqlite leaves its thread behind when its `connect` fails.
+        """
+        try:
+            sqlite3.connect(self.path, uri=self._is_uri).close()
+        except sqlite3.Error as exc:
+            raise UnavailableError(f"cannot open SQLite database: {exc}") from exc
+
     async def _connect(self, workers: list[_Worker]) -> _Worker:
         try:
             connection = await aiosqlite.connect(
                 self.path,
-                uri=self.path.startswith("file:"),
+                uri=self._is_uri,
                 isolation_level=None,
                 cached_statements=256,
             )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from scim_gateway.backends.base import (
@@ -208,15 +209,31 @@ def fetch_resource(
     with_groups: bool = False,
 ) -> StoredResource | None:
     """The one resource, with its members or groups when asked; None when absent."""
-    row = connection.execute(
-        resource_statement(resource_type), (tenant, resource_id)
-    ).fetchone()
-    if row is None:
-        return None
-    [resource] = _to_resources(
-        connection, tenant, resource_type, [row], with_members, with_groups
-    )
-    return resource
+    statement = resource_statement(resource_type)
+    if not (with_members or with_groups):
+        row = connection.execute(statement, (tenant, resource_id)).fetchone()
+        return None if row is None else to_resource(resource_type, row)
+    with snapshot(connection):
+        row = connection.execute(statement, (tenant, resource_id)).fetchone()
+        if row is None:
+            return None
+        [resource] = _to_resources(
+            connection, tenant, resource_type, [row], with_members, with_groups
+        )
+        return resource
+
+
+@contextmanager
+def snapshot(connection: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction around several statements, unless one is open."""
+    if connection.in_transaction:
+        yield
+        return
+    connection.execute("BEGIN")
+    try:
+        yield
+    finally:
+        connection.execute("COMMIT")
 
 
 @dataclass(frozen=True)
@@ -257,9 +274,8 @@ def fetch_page(
     """The number of matches and one page of them, in one read transaction."""
     statements = page_statements(tenant, resource_type, query)
     offset = max(query.start_index, 1) - 1
-    connection.execute("BEGIN")
-    try:
-        if query.count == 0:
+    with snapshot(connection):
+        if query.count is not None and query.count <= 0:
             return Page([], _count(connection, statements))
         rows = connection.execute(
             statements.page_sql, statements.page_params
@@ -279,8 +295,6 @@ def fetch_page(
             query.with_groups,
         )
         return Page(resources, total)
-    finally:
-        connection.execute("COMMIT")
 
 
 def _count(connection: sqlite3.Connection, statements: PageStatements) -> int:

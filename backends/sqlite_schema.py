@@ -10,6 +10,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 from scim_gateway.backends.columns import fold, normalize_instant
+from scim_gateway.backends.errors import UnavailableError
 
 __all__ = ["MIGRATIONS", "apply_migrations", "configure"]
 
@@ -21,21 +22,23 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
     (
         1,
         (
-            # `seq` is the rowid: creation order, and the default sort.
+            # `seq` is the rowid: creation order, and the default sort. The
+            # document comes last, so that reading the short columns never
+            # walks its overflow pages.
             """
             CREATE TABLE resources (
                 seq INTEGER PRIMARY KEY,
                 tenant TEXT NOT NULL,
                 resource_type TEXT NOT NULL,
                 id TEXT NOT NULL,
-                document TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                created TEXT NOT NULL,
+                last_modified TEXT NOT NULL,
                 user_name_folded TEXT,
                 external_id TEXT,
                 display_name TEXT,
                 display_name_folded TEXT,
-                created TEXT NOT NULL,
-                last_modified TEXT NOT NULL,
-                version INTEGER NOT NULL
+                document TEXT NOT NULL
             )
             """,
             "CREATE UNIQUE INDEX resources_by_id ON resources (tenant, id)",
@@ -93,33 +96,52 @@ def enable_wal(connection: sqlite3.Connection) -> None:
 def apply_migrations(connection: sqlite3.Connection) -> list[int]:
     """Apply the migrations not yet recorded; returns the numbers applied.
 
-    The check and the changes share one immediate transaction, so processes
-    opening one file together apply each migration once.
+    The check is repeated inside one immediate transaction with the changes,
+    so processes opening one file together apply each migration once; a file
+    that is up to date is only read.
     """
+    if not _pending(connection):
+        return []
     connection.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations"
         " (number INTEGER PRIMARY KEY, applied TEXT NOT NULL)"
     )
     connection.execute("BEGIN IMMEDIATE")
     try:
-        done = {
-            row[0] for row in connection.execute("SELECT number FROM schema_migrations")
-        }
-        applied = [number for number, _ in MIGRATIONS if number not in done]
-        for number, statements in MIGRATIONS:
-            if number in done:
-                continue
-            for statement in statements:
-                connection.execute(statement)
-            connection.execute(
-                "INSERT INTO schema_migrations (number, applied) VALUES (?, ?)",
-                (number, datetime.now(UTC).isoformat()),
-            )
+        applied = [_apply(connection, n, s) for n, s in _pending(connection)]
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
     return applied
+
+
+def _pending(connection: sqlite3.Connection) -> list[tuple[int, tuple[str, ...]]]:
+    has_table = connection.execute(
+        "SELECT 1 FROM sqlite_master"
+        " WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    done: set[int] = set()
+    if has_table:
+        rows = connection.execute("SELECT number FROM schema_migrations")
+        done = {row[0] for row in rows}
+    return [(number, body) for number, body in MIGRATIONS if number not in done]
+
+
+def _apply(
+    connection: sqlite3.Connection, number: int, statements: tuple[str, ...]
+) -> int:
+    try:
+        for statement in statements:
+            connection.execute(statement)
+    except sqlite3.Error as exc:
+        logger.exception("sqlite.migration_failed number=%s", number)
+        raise UnavailableError(f"SQLite migration {number} failed: {exc}") from exc
+    connection.execute(
+        "INSERT INTO schema_migrations (number, applied) VALUES (?, ?)",
+        (number, datetime.now(UTC).isoformat()),
+    )
+    return number
 
 
 def _text(value: object) -> str | None:

@@ -81,6 +81,23 @@ class TestFile:
         assert applied[0].endswith(f"migrations_applied={[n for n, _ in MIGRATIONS]}")
         assert applied[1].endswith("migrations_applied=[]")
 
+    async def test_a_failing_migration_is_logged_and_leaves_no_record(
+        self, path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with connect(path) as connection:
+            connection.execute("CREATE TABLE resources (unrelated TEXT)")
+        backend = SqliteBackend(path)
+
+        with pytest.raises(UnavailableError, match="migration 1 failed"):
+            await backend.open()
+
+        with connect(path) as connection:
+            recorded = connection.execute("SELECT * FROM schema_migrations").fetchall()
+        assert recorded == []
+        assert [r.levelname for r in caplog.records if "migration_failed" in r.msg] == [
+            "ERROR"
+        ]
+
     async def test_the_database_is_in_wal_mode(
         self, backend: SqliteBackend, path: Path
     ) -> None:
