@@ -43,6 +43,7 @@ from scim_gateway.backends.errors import (
     UnavailableError,
     VersionMismatchError,
 )
+from scim_gateway.backends.memory_credentials import MemoryCredentials
 from scim_gateway.backends.sorting import sort_resources
 from scim_gateway.filters.ast import And, Compare, CompareOp, Expr, Not, Or, ValuePath
 from scim_gateway.filters.evaluator import matches
@@ -285,15 +286,20 @@ class MemoryTransaction(Transaction):
         self._set(self._data.resources, group_id, new)
 
 
-class MemoryBackend(Backend):
+class MemoryBackend(Backend, MemoryCredentials):
     """Resources of every tenant in dictionaries of this process; nothing persists."""
 
     name = "memory"
 
     def __init__(self) -> None:
+        MemoryCredentials.__init__(self)
         self._state = _State()
         self._lock = anyio.Lock()
         self._is_open = False
+
+    async def _forget_resources(self, tenant: str) -> None:
+        async with self._lock:
+            self._state.tenants.pop(tenant, None)
 
     async def open(self) -> None:
         self._is_open = True

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 import anyio
 
+from scim_gateway.backends import sqlite_credentials as credentials
 from scim_gateway.backends import sqlite_writes as writes
 from scim_gateway.backends.base import (
     Backend,
@@ -27,6 +28,7 @@ from scim_gateway.backends.base import (
     StoredResource,
     Transaction,
 )
+from scim_gateway.backends.credentials import CredentialStore, TokenRecord
 from scim_gateway.backends.errors import (
     BackendError,
     ConflictError,
@@ -230,7 +232,7 @@ class SqliteTransaction(Transaction):
         )
 
 
-class SqliteBackend(Backend):
+class SqliteBackend(Backend, CredentialStore):
     """Resources of every tenant in one SQLite file (WAL mode).
 
     Args:
@@ -344,6 +346,42 @@ class SqliteBackend(Backend):
         return await self._reader().run(
             lambda c: fetch_page(c, tenant, resource_type, query)
         )
+
+    async def list_tokens(self, tenant: str | None = None) -> list[TokenRecord]:
+        return await self._reader().run(lambda c: credentials.list_tokens(c, tenant))
+
+    async def add_token(
+        self, tenant: str, digest: str, *, label: str = ""
+    ) -> TokenRecord:
+        return await self._write(
+            lambda c: credentials.add_token(c, tenant, digest, label)
+        )
+
+    async def revoke_token(self, token_id: str) -> bool:
+        return await self._write(lambda c: credentials.revoke_token(c, token_id))
+
+    async def list_tenants(self) -> list[str]:
+        return await self._reader().run(credentials.list_tenants)
+
+    async def create_tenant(self, tenant: str) -> bool:
+        return await self._write(lambda c: credentials.create_tenant(c, tenant))
+
+    async def delete_tenant(self, tenant: str) -> bool:
+        return await self._write(lambda c: credentials.delete_tenant(c, tenant))
+
+    async def _write(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `function` in a write transaction of its own."""
+        writer = self._require(self._writer)
+        async with self._write_lock:
+            transaction = SqliteTransaction(writer, "-")
+            try:
+                result = await transaction._run(function)
+                await transaction.commit()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._roll_back(transaction)
+                raise
+        return result
 
     def _reader(self) -> _Worker:
         readers = self._readers

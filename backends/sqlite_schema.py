@@ -9,6 +9,7 @@ import logging
 import sqlite3
 from datetime import UTC, datetime
 
+from scim_gateway.backends import sqlite_credentials as credentials
 from scim_gateway.backends.columns import fold, normalize_instant
 from scim_gateway.backends.errors import UnavailableError
 
@@ -73,6 +74,7 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX memberships_by_member ON memberships (tenant, member_id)",
         ),
     ),
+    (2, credentials.MIGRATION),
 ]
 
 

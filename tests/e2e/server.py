@@ -68,7 +68,8 @@ class Server:
         raise RuntimeError(f"serve did not answer within {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
-        self._log_file.flush()
+        if not self._log_file.closed:
+            self._log_file.flush()
         return self.log.read_text()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
