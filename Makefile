@@ -42,6 +42,9 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The gateway against the limit app of ../shared/bench (wrk; about 90 s).
+# Variables: BENCH_DATABASE=postgresql://... BENCH_USERS=100000 BENCH_HARNESS=...
+# (tests/benchmarks/run.py lists them all).
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run
 
