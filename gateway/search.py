@@ -112,12 +112,25 @@ class SearchRequest:
     def projection(
         self, registry: SchemaRegistry, resource_type: ResourceType
     ) -> Projection:
-        return Projection(
-            resource_type,
-            attributes=resolve_names(registry, resource_type, self.attributes),
-            excluded=resolve_names(registry, resource_type, self.excluded),
-            _registry=registry,
-        )
+        return _projection(registry, resource_type.name, self.attributes, self.excluded)
+
+
+@functools.lru_cache(maxsize=256)
+def _projection(
+    registry: SchemaRegistry,
+    type_name: str,
+    attributes: tuple[str, ...],
+    excluded: tuple[str, ...],
+) -> Projection:
+    # Clients repeat the same few attribute lists, most often none at all: one
+    # Projection each keeps its resolved paths and its per-key rules warm.
+    resource_type = registry.resource_type(type_name)
+    return Projection(
+        resource_type,
+        attributes=resolve_names(registry, resource_type, attributes),
+        excluded=resolve_names(registry, resource_type, excluded),
+        _registry=registry,
+    )
 
 
 def resolve_names(
