@@ -35,7 +35,11 @@ from scim_gateway.backends.errors import (
     NotFoundError,
     UnavailableError,
 )
-from scim_gateway.backends.sqlite_query import fetch_page, fetch_resource
+from scim_gateway.backends.sqlite_query import (
+    CountCache,
+    fetch_page,
+    fetch_resource,
+)
 from scim_gateway.backends.sqlite_schema import apply_migrations, configure, enable_wal
 
 __all__ = ["SqliteBackend", "SqliteTransaction"]
@@ -89,6 +93,7 @@ class _Worker:
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self.connection = connection
+        self.counts = CountCache()
 
     async def run(self, function: Callable[[sqlite3.Connection], T]) -> T:
         # aiosqlite runs every call on the connection's own thread; `_execute`
@@ -343,8 +348,9 @@ class SqliteBackend(Backend, CredentialStore):
         return found
 
     async def query(self, tenant: str, resource_type: str, query: Query) -> Page:
-        return await self._reader().run(
-            lambda c: fetch_page(c, tenant, resource_type, query)
+        reader = self._reader()
+        return await reader.run(
+            lambda c: fetch_page(c, tenant, resource_type, query, counts=reader.counts)
         )
 
     async def list_tokens(self, tenant: str | None = None) -> list[TokenRecord]:
