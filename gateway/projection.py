@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from scim_gateway.backends.base import StoredResource
+from scim_gateway.backends.base import GroupRef, Member, StoredResource
 from scim_gateway.filters.ast import AttrPath
 from scim_gateway.schemas import Attribute, ResourceType, Returned, SchemaRegistry
 
@@ -30,40 +30,40 @@ def render_resource(
     stored: StoredResource, resource_type: ResourceType, *, base_url: str
 ) -> dict[str, Any]:
     """The full SCIM document of a stored resource, as a client reads it."""
-    location = f"{base_url}{resource_type.endpoint}/{stored.id}"
-    document: dict[str, Any] = {
-        "schemas": _schemas(stored, resource_type),
-        "id": stored.id,
-    }
-    document.update((k, v) for k, v in stored.document.items() if k != "schemas")
+    # `schemas` and `id` come first; the stored `schemas` is replaced below.
+    document: dict[str, Any] = {"schemas": None, "id": stored.id, **stored.document}
+    document["schemas"] = _schemas(stored, resource_type)
     if stored.members is not None:
         document["members"] = [
-            {
-                "value": member.id,
-                "$ref": f"{base_url}/{member.type}s/{member.id}",
-                "type": member.type,
-                **({"display": member.display} if member.display is not None else {}),
-            }
+            _reference(member.id, f"{base_url}/{member.type}s/", member.type, member)
             for member in stored.members
         ]
     if stored.groups is not None:
         document["groups"] = [
-            {
-                "value": group.id,
-                "$ref": f"{base_url}/Groups/{group.id}",
-                "type": "direct",
-                **({"display": group.display} if group.display is not None else {}),
-            }
+            _reference(group.id, f"{base_url}/Groups/", "direct", group)
             for group in stored.groups
         ]
+    created = format_datetime(stored.created)
+    is_unchanged = stored.last_modified == stored.created
     document["meta"] = {
         "resourceType": resource_type.name,
-        "created": format_datetime(stored.created),
-        "lastModified": format_datetime(stored.last_modified),
-        "location": location,
+        "created": created,
+        "lastModified": created
+        if is_unchanged
+        else format_datetime(stored.last_modified),
+        "location": f"{base_url}{resource_type.endpoint}/{stored.id}",
         "version": etag(stored.version),
     }
     return document
+
+
+def _reference(
+    value: str, prefix: str, kind: str, target: Member | GroupRef
+) -> dict[str, Any]:
+    reference = {"value": value, "$ref": prefix + value, "type": kind}
+    if target.display is not None:
+        reference["display"] = target.display
+    return reference
 
 
 def _schemas(stored: StoredResource, resource_type: ResourceType) -> list[str]:
