@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import closing, contextmanager
 from functools import partial
@@ -325,6 +327,22 @@ class TestCounts:
         ]
 
         assert totals == [3, 2, 3, 2]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="a Linux scheduling policy")
+async def test_connection_threads_wake_without_preempting_the_event_loop(
+    backend: SqliteBackend,
+) -> None:
+    await backend.query(TENANT, USER, Query(count=1))
+
+    policies = [
+        os.sched_getscheduler(thread.native_id)
+        for thread in threading.enumerate()
+        if thread.native_id is not None and thread.is_alive()
+    ]
+
+    assert policies.count(os.SCHED_BATCH) >= 3  # the writer and two readers
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 class TestSeveralProcesses:
