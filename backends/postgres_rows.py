@@ -47,7 +47,16 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 # asyncpg's own client-side errors; these mean the connection or pool is gone.
-_GONE = ("closed", "closing", "connection was", "not connected", "terminated")
+# ("released back to the pool": the pool reclaims a connection whose server
+# went away while a transaction still held it.)
+_GONE = (
+    "closed",
+    "closing",
+    "connection was",
+    "not connected",
+    "terminated",
+    "released back to the pool",
+)
 
 
 @contextmanager
