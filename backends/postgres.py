@@ -274,6 +274,8 @@ class PostgresTransaction(Transaction):
         *,
         expected_version: int | None = None,
     ) -> StoredResource:
+        if not _is_storable(resource_id):
+            raise NotFoundError(resource_type, resource_id)
         derived = derive_columns(resource_type, document)
         args = (
             self.tenant,
@@ -300,6 +302,8 @@ class PostgresTransaction(Transaction):
         *,
         expected_version: int | None = None,
     ) -> None:
+        if not _is_storable(resource_id):
+            raise NotFoundError(resource_type, resource_id)
         args = (self.tenant, resource_id, expected_version)
         with connection_errors():
             deleted = await self._connection.fetchval(delete_sql(resource_type), *args)
@@ -318,7 +322,13 @@ class PostgresTransaction(Transaction):
     async def _change_members(
         self, operation: str, group_id: str, member_ids: Sequence[str]
     ) -> None:
+        if not _is_storable(group_id):
+            raise NotFoundError(GROUP, group_id)
         ids = list(dict.fromkeys(member_ids))
+        unstorable = [i for i in ids if not _is_storable(i)]
+        if unstorable and operation != "remove":
+            raise MemberNotFoundError(unstorable)
+        ids = [i for i in ids if _is_storable(i)]
         try:
             with connection_errors():
                 row = await self._connection.fetchrow(
@@ -349,6 +359,12 @@ class PostgresTransaction(Transaction):
             raise VersionMismatchError(expected_version, version)
 
 
+def _is_storable(text: str) -> bool:
+    """PostgreSQL text cannot hold NUL: an id with one names nothing stored, and
+    must not reach the driver, which would raise instead of finding nothing."""
+    return "\x00" not in text
+
+
 async def _get(
     connection: Connection,
     tenant: str,
@@ -359,6 +375,8 @@ async def _get(
     with_groups: bool,
     lock: bool,
 ) -> StoredResource:
+    if not _is_storable(resource_id):
+        raise NotFoundError(resource_type, resource_id)
     sql = get_sql(
         resource_type, with_members=with_members, with_groups=with_groups, lock=lock
     )
@@ -383,6 +401,7 @@ async def _query(
         return Page([], await _count(connection, tenant, resource_type, query))
 
     sql, args = page_sql(tenant, resource_type, query)
+    logger.debug("postgres.query sql=%s", sql)
     rows = await connection.fetch(sql, *args)
     if not rows:
         # Past the last page the total is still the number of matches.

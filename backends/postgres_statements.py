@@ -11,7 +11,8 @@ from __future__ import annotations
 from functools import cache
 
 from scim_gateway.backends.base import GROUP, USER
-from scim_gateway.backends.postgres_query import COLUMNS, quote
+from scim_gateway.backends.postgres_operands import quote
+from scim_gateway.backends.postgres_query import COLUMNS
 
 __all__ = [
     "CREATE",

@@ -128,6 +128,28 @@ class TestGet:
             await postgres.get("other", USER, user_id)
 
 
+class TestNul:
+    """PostgreSQL text cannot hold NUL; such input finds nothing, never fails."""
+
+    async def test_an_id_with_nul_is_not_found(self, postgres: PostgresBackend) -> None:
+        with pytest.raises(NotFoundError):
+            await postgres.get(TENANT, USER, "a\x00b")
+        with pytest.raises(NotFoundError):
+            async with postgres.transaction(TENANT) as tx:
+                await tx.delete(USER, "a\x00b")
+
+    async def test_a_member_id_with_nul_is_not_found(
+        self, postgres: PostgresBackend
+    ) -> None:
+        group = await create(postgres, GROUP, {"displayName": "g"})
+
+        with pytest.raises(MemberNotFoundError) as caught:
+            async with postgres.transaction(TENANT) as tx:
+                await tx.add_members(group, ["a\x00b"])
+
+        assert caught.value.member_ids == ["a\x00b"]
+
+
 class TestReplace:
     async def test_replace_bumps_version_and_last_modified_and_keeps_created(
         self, postgres: PostgresBackend

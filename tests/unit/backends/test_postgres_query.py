@@ -165,6 +165,9 @@ FILTER_CASES: list[tuple[Expr, set[str]]] = [
     (ValuePath(EMAILS, And(WORK, eq(attr("value"), "ANN@example.com"))), {ANN}),
     (ValuePath(EMAILS, Not(WORK)), {ANN}),
     (Not(ValuePath(EMAILS, WORK)), {ZOE}),
+    # NUL cannot be stored, so nothing equals or contains it.
+    (eq(USER_NAME, "ann\x00"), set()),
+    (Compare(TITLE, CompareOp.NE, "x\x00"), EVERYONE),
     # Logic.
     (Or(eq(USER_NAME, "x"), Or(eq(USER_NAME, BO), eq(ACTIVE, True))), EVERYONE),
     (And(eq(ACTIVE, True), Or(Present(TITLE), Present(EMAILS))), {ANN}),
