@@ -1,9 +1,11 @@
-"""The typed syntax tree of SCIM filters and attribute paths (RFC 7644 §3.4.2.2, §3.5.2).
+"""The typed syntax tree of SCIM filters and paths (RFC 7644 §3.4.2.2, §3.5.2).
 
-The parser builds these nodes with raw attribute names; `resolve_filter` and
-`resolve_path` then give every `AttrPath` its canonical spelling and the
-characteristics (type, caseExact, multi-valued) that both consumers need: the
-Python evaluator and the SQL compilers. Nodes are frozen and hashable.
+The parser (filters/parser.py) resolves every `AttrPath` as it reads it, so
+each node it returns carries canonical spelling and the characteristics
+(type, caseExact, multi-valued) that both consumers need: the Python
+evaluator (filters/evaluator.py, which also states the exact semantics) and
+the SQL compilers. Chains of `and` / `or` arrive as balanced trees. Nodes are
+frozen and hashable.
 """
 
 from __future__ import annotations
@@ -63,9 +65,9 @@ class AttrPath:
     `uri` is the URN of the extension schema the attribute belongs to, under
     which the document nests it; it is None for core and common attributes
     once resolved (before, it is whatever prefix the client wrote). `name`
-    and `sub` are canonical once resolved. The characteristics describe the attribute the path ends at:
-    for `emails.value` that is the string `value`, multi-valued because
-    `emails` is.
+    and `sub` are canonical once resolved. The characteristics describe the
+    attribute the path ends at: for `emails.value` that is the string
+    `value`, multi-valued because `emails` is.
     """
 
     name: str
@@ -82,6 +84,13 @@ class AttrPath:
 
 @dataclass(frozen=True)
 class Compare:
+    """`path op value`; from the parser, `value` already has the path's type.
+
+    `str` for string, reference and binary attributes, `bool` for booleans,
+    `int` / `float` for numbers, an aware UTC `datetime` for dateTimes. The
+    parser never leaves None: `eq null` becomes `not (pr)`, `ne null` `pr`.
+    """
+
     path: AttrPath
     op: CompareOp
     value: Value
@@ -113,8 +122,13 @@ class Not:
 class ValuePath:
     """`attr[filter]`: some element of the multi-valued `attr` matches `filter`.
 
-    Paths inside `filter` name sub-attributes of `attr` (`AttrPath.name` is the
-    sub-attribute, `sub` is None), as in `emails[type eq "work"]`.
+    Paths inside `filter` name sub-attributes of `attr`, relative to one
+    element: `AttrPath.name` is the canonical sub-attribute name, `sub` and
+    `uri` are None, `type` and `case_exact` are the sub-attribute's, and
+    `multi_valued` is False, as in `emails[type eq "work"]`. The parser only
+    builds one for a multi-valued complex `attr`, and never nests them. The
+    filter form `emails[type eq "work"].value eq "x"` becomes
+    `ValuePath(emails, And(type eq "work", value eq "x"))`.
     """
 
     attr: AttrPath
@@ -129,7 +143,8 @@ class PatchPath:
     """A PATCH `path` (RFC 7644 §3.5.2): `attr`, `attr.sub`, or `attr[filter].sub`.
 
     `attr` names the attribute (without `sub`), `value_filter` selects elements
-    of a multi-valued attribute, and `sub` is the sub-attribute to change.
+    of a multi-valued attribute (its paths as in `ValuePath`), and `sub` is the
+    canonical name of the sub-attribute to change.
     """
 
     attr: AttrPath

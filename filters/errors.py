@@ -30,6 +30,10 @@ class FilterSyntaxError(FilterError):
 class UnknownAttributeError(FilterError):
     """The text names an attribute that the schema does not define."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f'unknown attribute "{name}"')
+    def __init__(self, name: str, *, position: int | None = None) -> None:
+        detail = f'unknown attribute "{name}"'
+        if position is not None:
+            detail = f"{detail} at position {position}"
+        super().__init__(detail)
         self.name = name
+        self.position = position

@@ -79,7 +79,10 @@ class ScimError(Exception):
         return {}
 
     def to_document(self) -> dict[str, Any]:
-        document: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
+        document: dict[str, Any] = {
+            "schemas": [ERROR_SCHEMA],
+            "status": str(self.status),
+        }
         if self.scim_type is not None:
             document["scimType"] = self.scim_type
         document["detail"] = self.detail

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from scim_gateway.filters.ast import AttrPath, AttrType
 from scim_gateway.filters.errors import UnknownAttributeError
@@ -127,18 +128,16 @@ class ResourceType:
         return self.extension(uri)
 
 
-def _attr(name: str, type: AttrType = AttrType.STRING, **kwargs: object) -> Attribute:
-    return Attribute(name, type, **kwargs)  # type: ignore[arg-type]  # kwargs mirror fields
+_attr = Attribute
 
 
-def _complex(name: str, *subs: Attribute, **kwargs: object) -> Attribute:
-    return _attr(name, AttrType.COMPLEX, sub_attributes=subs, **kwargs)
+def _complex(name: str, *subs: Attribute, **kwargs: Any) -> Attribute:
+    return Attribute(name, AttrType.COMPLEX, sub_attributes=subs, **kwargs)
 
 
-_READ_ONLY = {"mutability": Mutability.READ_ONLY}
-
-
-def _multi(name: str, description: str, *extra: Attribute, types: tuple[str, ...]) -> Attribute:
+def _multi(
+    name: str, description: str, *extra: Attribute, types: tuple[str, ...]
+) -> Attribute:
     """A multi-valued complex attribute with the usual value/display/type/primary."""
     return _complex(
         name,
@@ -170,11 +169,16 @@ COMMON_ATTRIBUTES: tuple[Attribute, ...] = (
     ),
     _complex(
         "meta",
-        _attr("resourceType", case_exact=True, **_READ_ONLY),
-        _attr("created", AttrType.DATETIME, **_READ_ONLY),
-        _attr("lastModified", AttrType.DATETIME, **_READ_ONLY),
-        _attr("location", AttrType.REFERENCE, case_exact=True, **_READ_ONLY),
-        _attr("version", case_exact=True, **_READ_ONLY),
+        _attr("resourceType", case_exact=True, mutability=Mutability.READ_ONLY),
+        _attr("created", AttrType.DATETIME, mutability=Mutability.READ_ONLY),
+        _attr("lastModified", AttrType.DATETIME, mutability=Mutability.READ_ONLY),
+        _attr(
+            "location",
+            AttrType.REFERENCE,
+            case_exact=True,
+            mutability=Mutability.READ_ONLY,
+        ),
+        _attr("version", case_exact=True, mutability=Mutability.READ_ONLY),
         mutability=Mutability.READ_ONLY,
         description="Resource metadata.",
     ),
@@ -217,7 +221,9 @@ USER_SCHEMA = Schema(
         _attr("preferredLanguage", description="Preferred language, e.g. en-US."),
         _attr("locale", description="Default location, e.g. en-US."),
         _attr("timezone", description="Time zone in the Olson database format."),
-        _attr("active", AttrType.BOOLEAN, description="The user's administrative status."),
+        _attr(
+            "active", AttrType.BOOLEAN, description="The user's administrative status."
+        ),
         _attr(
             "password",
             mutability=Mutability.WRITE_ONLY,
@@ -230,7 +236,11 @@ USER_SCHEMA = Schema(
             "phone number",
             types=("work", "home", "mobile", "fax", "pager", "other"),
         ),
-        _multi("ims", "instant messaging address", types=("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo")),
+        _multi(
+            "ims",
+            "instant messaging address",
+            types=("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"),
+        ),
         _multi("photos", "photo URL", types=("photo", "thumbnail")),
         _complex(
             "addresses",
@@ -247,10 +257,19 @@ USER_SCHEMA = Schema(
         ),
         _complex(
             "groups",
-            _attr("value", **_READ_ONLY),
-            _attr("$ref", AttrType.REFERENCE, reference_types=("Group",), **_READ_ONLY),
-            _attr("display", **_READ_ONLY),
-            _attr("type", canonical_values=("direct", "indirect"), **_READ_ONLY),
+            _attr("value", mutability=Mutability.READ_ONLY),
+            _attr(
+                "$ref",
+                AttrType.REFERENCE,
+                reference_types=("Group",),
+                mutability=Mutability.READ_ONLY,
+            ),
+            _attr("display", mutability=Mutability.READ_ONLY),
+            _attr(
+                "type",
+                canonical_values=("direct", "indirect"),
+                mutability=Mutability.READ_ONLY,
+            ),
             multi_valued=True,
             mutability=Mutability.READ_ONLY,
             description="Groups the user belongs to, computed from memberships.",
@@ -282,7 +301,11 @@ GROUP_SCHEMA = Schema(
                 reference_types=("User", "Group"),
             ),
             _attr("display", mutability=Mutability.READ_ONLY),
-            _attr("type", mutability=Mutability.IMMUTABLE, canonical_values=("User", "Group")),
+            _attr(
+                "type",
+                mutability=Mutability.IMMUTABLE,
+                canonical_values=("User", "Group"),
+            ),
             multi_valued=True,
             description="The members of the group.",
         ),
@@ -324,7 +347,9 @@ GROUP_TYPE = ResourceType(
 class SchemaRegistry:
     """The resource types the gateway serves, and lookups into their schemas."""
 
-    def __init__(self, resource_types: tuple[ResourceType, ...] = (USER_TYPE, GROUP_TYPE)):
+    def __init__(
+        self, resource_types: tuple[ResourceType, ...] = (USER_TYPE, GROUP_TYPE)
+    ):
         self.resource_types = {rt.name: rt for rt in resource_types}
         self._common = {a.name.lower(): a for a in COMMON_ATTRIBUTES}
 
