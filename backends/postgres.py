@@ -338,7 +338,7 @@ class PostgresTransaction(Transaction):
             # A member was deleted by a concurrent transaction meanwhile.
             raise MemberNotFoundError(ids) from exc
         assert row is not None  # a SELECT without FROM returns one row
-        if row["changed"]:
+        if row["applied"]:
             return
         if not row["group_exists"]:
             raise NotFoundError(GROUP, group_id)

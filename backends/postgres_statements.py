@@ -104,12 +104,25 @@ RETURNING {COLUMNS}"""
 
 @cache
 def delete_sql(resource_type: str) -> str:
-    """Delete `$2` if `$3` allows; the memberships go by ON DELETE CASCADE."""
-    return (
-        f"DELETE FROM resources r WHERE r.tenant = $1"
-        f" AND r.resource_type = {quote(resource_type)} AND r.id = $2"
-        " AND ($3::integer IS NULL OR r.version = $3) RETURNING r.id"
-    )
+    """Delete `$2` if `$3` allows; a row with its id when it did.
+
+    The memberships go by ON DELETE CASCADE; the groups that lose the resource
+    as a member change too, so they get a new version (and ETag).
+    """
+    return f"""
+WITH gone AS (
+    DELETE FROM resources r WHERE r.tenant = $1
+      AND r.resource_type = {quote(resource_type)} AND r.id = $2
+      AND ($3::integer IS NULL OR r.version = $3)
+    RETURNING r.id
+), touched AS (
+    UPDATE resources g
+    SET version = g.version + 1, last_modified = statement_timestamp()
+    WHERE g.tenant = $1 AND g.resource_type = 'Group' AND g.id IN (
+        SELECT m.group_id FROM memberships m JOIN gone ON m.member_id = gone.id
+        WHERE m.tenant = $1)
+)
+SELECT id FROM gone"""
 
 
 @cache
@@ -121,10 +134,13 @@ def version_sql(resource_type: str) -> str:
     )
 
 
-_BUMP_GROUP = """
-    UPDATE resources r
-    SET version = r.version + 1, last_modified = statement_timestamp()
-    WHERE r.tenant = $1 AND r.resource_type = 'Group' AND r.id = $2"""
+# The group, locked first, so that concurrent changes to one group queue up;
+# no row when it does not exist or (`{condition}`) an id to add does not.
+_GROUP = """
+    SELECT g.id FROM resources g
+    WHERE g.tenant = $1 AND g.resource_type = 'Group' AND g.id = $2 AND {condition}
+    FOR UPDATE"""
+_ALL_FOUND = "(SELECT count(*) FROM found) = cardinality($3::text[])"
 
 # The members that exist in the tenant, of the (distinct) ids in $3.
 _FOUND = """
@@ -134,18 +150,28 @@ _FOUND = """
 _ADD = """
     INSERT INTO memberships (tenant, group_id, member_id, member_type)
     SELECT $1, grp.id, found.id, found.resource_type FROM grp, found
-    ON CONFLICT DO NOTHING"""
+    ON CONFLICT DO NOTHING
+    RETURNING member_id"""
 
 _REMOVE_LISTED = """
     DELETE FROM memberships m USING grp
-    WHERE m.tenant = $1 AND m.group_id = grp.id AND m.member_id = ANY($3::text[])"""
+    WHERE m.tenant = $1 AND m.group_id = grp.id AND m.member_id = ANY($3::text[])
+    RETURNING m.member_id"""
 
 _REMOVE_UNLISTED = """
     DELETE FROM memberships m USING grp
-    WHERE m.tenant = $1 AND m.group_id = grp.id AND m.member_id <> ALL($3::text[])"""
+    WHERE m.tenant = $1 AND m.group_id = grp.id AND m.member_id <> ALL($3::text[])
+    RETURNING m.member_id"""
+
+# A new version only when a membership came or went (`changes`).
+_BUMP = """
+    UPDATE resources r
+    SET version = r.version + 1, last_modified = statement_timestamp()
+    FROM grp WHERE r.tenant = $1 AND r.id = grp.id
+      AND EXISTS (SELECT 1 FROM changes)"""
 
 _OUTCOME = """
-SELECT EXISTS (SELECT 1 FROM grp) AS changed,
+SELECT EXISTS (SELECT 1 FROM grp) AS applied,
        EXISTS (SELECT 1 FROM resources g WHERE g.tenant = $1
                AND g.resource_type = 'Group' AND g.id = $2) AS group_exists,
        ARRAY(SELECT id FROM found) AS found"""
@@ -155,25 +181,23 @@ SELECT EXISTS (SELECT 1 FROM grp) AS changed,
 def members_sql(operation: str) -> str:
     """Add, remove or replace members of group `$2`: ids `$3`, in one statement.
 
-    The group row's version bump (which also locks it, so concurrent changes
-    to one group queue up) and the membership rows change together, and only
-    when every id to add exists; `changed` says whether they did.
+    Unless the group exists and every id to add does too (`found` tells the
+    caller which do not), nothing changes and `applied` is false. Otherwise
+    the memberships change, and the group's version is bumped if any did.
     """
-    if operation == "remove":
-        return (
-            f"WITH grp AS ({_BUMP_GROUP} RETURNING r.id),"
-            f" removed AS ({_REMOVE_LISTED})"
-            " SELECT EXISTS (SELECT 1 FROM grp) AS changed,"
-            " EXISTS (SELECT 1 FROM grp) AS group_exists, ARRAY[]::text[] AS found"
-        )
-    all_found = " AND (SELECT count(*) FROM found) = cardinality($3::text[])"
-    removed = f" removed AS ({_REMOVE_UNLISTED})," if operation == "replace" else ""
-    return (
-        f"WITH found AS ({_FOUND}),"
-        f" grp AS ({_BUMP_GROUP}{all_found} RETURNING r.id),"
-        f"{removed} added AS ({_ADD})"
-        f" {_OUTCOME}"
-    )
+    condition = "true" if operation == "remove" else _ALL_FOUND
+    ctes = [f"found AS ({_FOUND})", f"grp AS ({_GROUP.format(condition=condition)})"]
+    changes = []
+    if operation in ("remove", "replace"):
+        listed = _REMOVE_LISTED if operation == "remove" else _REMOVE_UNLISTED
+        ctes.append(f"removed AS ({listed})")
+        changes.append("SELECT member_id FROM removed")
+    if operation in ("add", "replace"):
+        ctes.append(f"added AS ({_ADD})")
+        changes.append("SELECT member_id FROM added")
+    ctes.append(f"changes AS ({' UNION ALL '.join(changes)})")
+    ctes.append(f"bumped AS ({_BUMP})")
+    return f"WITH {', '.join(ctes)} {_OUTCOME}"
 
 
 # For a page: the members of many groups, or the groups of many users, at once.
