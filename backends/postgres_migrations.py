@@ -44,15 +44,18 @@ CREATE TABLE resources (
 );
 
 -- Uniqueness is the database's job (RFC 7643 §4.1 userName, §4.2 displayName
--- by this gateway's choice): a unique index cannot be raced past.
+-- by this gateway's choice): a unique index cannot be raced past. Client
+-- strings are indexed by their md5, since a B-tree entry holds at most about
+-- 2,700 bytes and the gateway accepts longer strings; lookups compare the md5
+-- (index) and then the value itself.
 CREATE UNIQUE INDEX resources_user_name_key
-    ON resources (tenant, user_name_folded) WHERE resource_type = 'User';
+    ON resources (tenant, md5(user_name_folded)) WHERE resource_type = 'User';
 CREATE UNIQUE INDEX resources_group_display_name_key
-    ON resources (tenant, display_name_folded) WHERE resource_type = 'Group';
+    ON resources (tenant, md5(display_name_folded)) WHERE resource_type = 'Group';
 CREATE INDEX resources_user_display_name_idx
-    ON resources (tenant, display_name_folded) WHERE resource_type = 'User';
+    ON resources (tenant, md5(display_name_folded)) WHERE resource_type = 'User';
 CREATE INDEX resources_external_id_idx
-    ON resources (tenant, resource_type, external_id);
+    ON resources (tenant, resource_type, md5(external_id));
 -- Lists without sortBy come in creation order.
 CREATE INDEX resources_seq_idx ON resources (tenant, resource_type, seq);
 
@@ -75,13 +78,14 @@ CREATE INDEX memberships_member_idx ON memberships (tenant, member_id);
 # applies on the other backends; the database's own lower() follows its
 # LC_CTYPE, which under "C" folds ASCII only. Without ICU, lower() it is.
 #
-# scim_folded_values gives the folded `value`s of a multi-valued attribute, for
-# a GIN index that makes `emails[type eq "work" and value eq "x"]` and
-# `emails.value eq "x"` index lookups: the compiler adds
-# `scim_folded_values(...) @> ARRAY[scim_fold(x)]`, which the exact predicate
+# scim_value_keys gives the md5 of each folded `value` of a multi-valued
+# attribute, for a GIN index that makes `emails[type eq "work" and value eq
+# "x"]` and `emails.value eq "x"` index lookups: the compiler adds
+# `scim_value_keys(...) @> ARRAY[md5(scim_fold(x))]`, which the exact predicate
 # implies and which still decides. (A jsonb_path_ops index on the array could
-# only match values case-sensitively.) Both bodies name pg_catalog functions
-# only, since an index expression may be evaluated under any search_path.
+# only match values case-sensitively; md5 keeps GIN entries small whatever the
+# length of an address.) Both bodies name pg_catalog functions only, since an
+# index expression may be evaluated under any search_path.
 _FOLD = """
 DO $migration$
 DECLARE
@@ -97,9 +101,9 @@ BEGIN
         'SELECT ' || format(fold, '$1')
     );
     EXECUTE format(
-        'CREATE FUNCTION scim_folded_values(items jsonb) RETURNS text[]'
+        'CREATE FUNCTION scim_value_keys(items jsonb) RETURNS text[]'
         ' LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L',
-        'SELECT ARRAY(SELECT ' || format(fold, 'item->>''value''')
+        'SELECT ARRAY(SELECT md5(' || format(fold, 'item->>''value''') || ')'
         || ' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(items) = ''array'''
         || ' THEN items ELSE ''[]''::jsonb END) AS item'
         || ' WHERE jsonb_typeof(item->''value'') = ''string'')'
@@ -125,7 +129,7 @@ END
 $function$;
 
 CREATE INDEX resources_email_values_idx
-    ON resources USING gin (scim_folded_values(document->'emails'))
+    ON resources USING gin (scim_value_keys(document->'emails'))
     WHERE resource_type = 'User';
 """
 

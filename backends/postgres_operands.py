@@ -101,15 +101,22 @@ class Absent(Operand):
 
 @dataclass(frozen=True)
 class TextColumn(Operand):
-    """A text column; `folded` ones hold `str.lower()` and get lowered values."""
+    """A text column; `folded` ones hold `str.lower()` and get lowered values.
+
+    `hashed` columns are indexed by their md5 (migration 1), so an equality
+    names the md5 too, for the planner to find the index.
+    """
 
     expr: str
     folded: bool = False
+    hashed: bool = False
 
     def compare(self, op: CompareOp, value: Value, params: Params) -> str:
         if not isinstance(value, str):
             return "false"
         bound = params.bind(value.lower() if self.folded else value, "text")
+        if self.hashed and op is CompareOp.EQ:
+            return f"(md5({self.expr}) = md5({bound}) AND {self.expr} = {bound})"
         return f"({_text_compare(self.expr, op, bound)})"
 
     def present(self) -> str:

@@ -193,11 +193,11 @@ class RootScope(Scope):
 _TOP_COLUMNS: dict[tuple[str, str], Operand] = {
     (USER, "id"): TextColumn("r.id"),
     (GROUP, "id"): TextColumn("r.id"),
-    (USER, "userName"): TextColumn("r.user_name_folded", folded=True),
-    (USER, "externalId"): TextColumn("r.external_id"),
-    (GROUP, "externalId"): TextColumn("r.external_id"),
-    (USER, "displayName"): TextColumn("r.display_name_folded", folded=True),
-    (GROUP, "displayName"): TextColumn("r.display_name_folded", folded=True),
+    (USER, "userName"): TextColumn("r.user_name_folded", folded=True, hashed=True),
+    (USER, "externalId"): TextColumn("r.external_id", hashed=True),
+    (GROUP, "externalId"): TextColumn("r.external_id", hashed=True),
+    (USER, "displayName"): TextColumn("r.display_name_folded", True, True),
+    (GROUP, "displayName"): TextColumn("r.display_name_folded", True, True),
 }
 _META_COLUMNS: dict[str, Operand] = {
     "created": TimeColumn("r.created"),
@@ -313,7 +313,9 @@ class _Compiler:
             return sql
         bound = self.params.bind(value, "text")
         column = f"r.document->{quote(attr.name)}"
-        return f"(scim_folded_values({column}) @> ARRAY[scim_fold({bound})] AND {sql})"
+        return (
+            f"(scim_value_keys({column}) @> ARRAY[md5(scim_fold({bound}))] AND {sql})"
+        )
 
 
 def _negate(predicate: str) -> str:

@@ -86,9 +86,10 @@ RETURNING {COLUMNS}"""
 def replace_sql(resource_type: str) -> str:
     """Replace `$2`'s document, if `$3` (expected version) allows and no other
     resource holds its unique name; no row otherwise (see `version_sql`)."""
-    unique = (
-        "user_name_folded = $5" if resource_type == USER else "display_name_folded = $8"
-    )
+    column, bound = "display_name_folded", "$8"
+    if resource_type == USER:
+        column, bound = "user_name_folded", "$5"
+    unique = f"md5(o.{column}) = md5({bound}) AND o.{column} = {bound}"
     kind = quote(resource_type)
     return f"""
 UPDATE resources r
@@ -98,7 +99,7 @@ SET document = $4, user_name_folded = $5, external_id = $6, display_name = $7,
 WHERE r.tenant = $1 AND r.resource_type = {kind} AND r.id = $2
   AND ($3::integer IS NULL OR r.version = $3)
   AND NOT EXISTS (SELECT 1 FROM resources o WHERE o.tenant = $1
-                  AND o.resource_type = {kind} AND o.{unique} AND o.id <> $2)
+                  AND o.resource_type = {kind} AND {unique} AND o.id <> $2)
 RETURNING {COLUMNS}"""
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import string
 from typing import Any
 
 import asyncpg
@@ -19,11 +21,13 @@ from scim_gateway.backends.errors import (
 from scim_gateway.backends.postgres import PostgresBackend
 from scim_gateway.backends.postgres_migrations import MIGRATIONS
 from scim_gateway.backends.postgres_rows import connection_errors
+from scim_gateway.filters.ast import AttrPath, Compare, CompareOp
 from tests.backends import POSTGRES_URL, postgres_schema
 
 pytestmark = pytest.mark.postgres
 
 TENANT = "acme"
+EQ = CompareOp.EQ
 
 
 def user(user_name: str, /, **attributes: Any) -> dict[str, Any]:
@@ -104,6 +108,34 @@ class TestCreate:
         second = await create(postgres, USER, user("b", displayName="Sam"))
 
         assert (await postgres.get(TENANT, USER, second)).version == 1
+
+
+class TestLongStrings:
+    """The gateway accepts strings of 65,536 characters; B-tree entries hold
+    about 2,700 bytes, so the indexes key client strings by their md5."""
+
+    async def test_long_strings_are_stored_found_and_kept_unique(
+        self, postgres: PostgresBackend
+    ) -> None:
+        # Random letters, so that compression cannot make the entries small.
+        letters = random.Random(7).choices(string.ascii_letters + "äöü", k=20_000)
+        long_name = "".join(letters)
+        emails = [{"value": long_name + "@example.com", "type": "work"}]
+        document = user(long_name, externalId=long_name, emails=emails)
+
+        created_id = await create(postgres, USER, document)
+        found = [
+            await postgres.query(TENANT, USER, Query(filter=Compare(path, EQ, value)))
+            for path, value in [
+                (AttrPath("userName"), long_name.upper()),
+                (AttrPath("externalId", case_exact=True), long_name),
+                (AttrPath("emails", "value", multi_valued=True), emails[0]["value"]),
+            ]
+        ]
+
+        assert [[r.id for r in page.resources] for page in found] == [[created_id]] * 3
+        with pytest.raises(ConflictError):
+            await create(postgres, USER, user(long_name.lower()))
 
 
 class TestGet:
