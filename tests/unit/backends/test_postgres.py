@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import string
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -593,3 +595,14 @@ class TestUnreachable:
 
         with pytest.raises(UnavailableError):
             await postgres.get(TENANT, USER, "x")
+
+
+def test_the_connection_example_in_the_docs_builds_a_backend() -> None:
+    text = (Path(__file__).parents[3] / "docs" / "postgres.md").read_text()
+    example = re.search(r"```python\n(.*?)```", text, re.DOTALL)
+    assert example is not None
+    namespace: dict[str, Any] = {}
+
+    exec(example.group(1), namespace)
+
+    assert repr(namespace["backend"]) == "PostgresBackend(schema='scim')"
