@@ -183,8 +183,7 @@ class PostgresBackend(Backend):
         try:
             yield connection
         finally:
-            with connection_errors():
-                await pool.release(connection)
+            await _release_quietly(pool, connection)
 
     async def _ready_pool(self) -> asyncpg.Pool:
         if self._pool is not None:
@@ -218,6 +217,15 @@ class PostgresBackend(Backend):
             raise
         logger.info("postgres.open migrations_applied=%s", applied or "none")
         return pool
+
+
+async def _release_quietly(pool: asyncpg.Pool, connection: PoolConnectionProxy) -> None:
+    # The pool closes a connection it cannot reset; an error here must not
+    # hide the one the request raised.
+    try:
+        await pool.release(connection)
+    except Exception:
+        logger.debug("postgres.release_failed", exc_info=True)
 
 
 async def _rollback_quietly(transaction: asyncpg.transaction.Transaction) -> None:

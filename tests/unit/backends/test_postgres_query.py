@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import pytest
@@ -27,8 +28,9 @@ from scim_gateway.filters.ast import (
     ValuePath,
 )
 from scim_gateway.filters.parser import Resolver, parse_filter
-from scim_gateway.schemas import USER_TYPE, SchemaRegistry
+from scim_gateway.schemas import GROUP_TYPE, USER_TYPE, SchemaRegistry
 from tests import filter_cases
+from tests.unit.filters.scenarios import QUERIES, ScenarioQuery
 
 pytestmark = pytest.mark.postgres
 
@@ -188,6 +190,7 @@ async def test_filter_selects_what_the_evaluator_selects(
 
 
 USER_RESOLVER: Resolver = functools.partial(SchemaRegistry().resolve, USER_TYPE)
+GROUP_RESOLVER: Resolver = functools.partial(SchemaRegistry().resolve, GROUP_TYPE)
 
 
 @pytest.fixture
@@ -211,6 +214,32 @@ async def test_shared_filter_case_selects_the_expected_users(
     selected = await user_names(shared_users, expr)
 
     assert selected == filter_case.expected
+
+
+@pytest.mark.parametrize(
+    "query", [q for q in QUERIES if q.total is not None], ids=lambda q: q.step
+)
+async def test_scenario_filter_selects_what_the_scenario_expects(
+    postgres: PostgresBackend, query: ScenarioQuery
+) -> None:
+    """The filters real clients sent in the bug-reproduction scenarios."""
+    names: dict[str, str] = {}
+    async with postgres.transaction(TENANT) as tx:
+        for name, document in query.resources.items():
+            names[(await tx.create(query.resource_type, document)).id] = name
+    text = query.search_filter
+    if query.path is not None:
+        text = parse_qs(urlsplit(query.path).query)["filter"][0]
+    assert text is not None
+    resolve = GROUP_RESOLVER if query.resource_type == GROUP else USER_RESOLVER
+
+    page = await postgres.query(
+        TENANT, query.resource_type, Query(filter=parse_filter(text, resolve))
+    )
+
+    selected = {names[resource.id] for resource in page.resources}
+    assert (len(selected), page.total) == (query.total, query.total)
+    assert selected >= set(query.includes)
 
 
 class TestMembershipFilters:
