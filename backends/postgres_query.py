@@ -307,7 +307,7 @@ class _Compiler:
         self, attr: AttrPath, value: str | None, sql: str, scope: Scope
     ) -> str:
         """Add an index-usable condition that `sql` implies (migration 2)."""
-        if value is None or not isinstance(scope, RootScope):
+        if value is None or "\x00" in value or not isinstance(scope, RootScope):
             return sql
         if attr.uri is not None or attr.name not in VALUE_INDEXED:
             return sql

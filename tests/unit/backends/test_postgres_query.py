@@ -174,6 +174,7 @@ FILTER_CASES: list[tuple[Expr, set[str]]] = [
     # NUL cannot be stored, so nothing equals or contains it.
     (eq(USER_NAME, "ann\x00"), set()),
     (Compare(TITLE, CompareOp.NE, "x\x00"), EVERYONE),
+    (ValuePath(EMAILS, And(WORK, eq(attr("value"), "ann@example.com\x00"))), set()),
     # Logic.
     (Or(eq(USER_NAME, "x"), Or(eq(USER_NAME, BO), eq(ACTIVE, True))), EVERYONE),
     (And(eq(ACTIVE, True), Or(Present(TITLE), Present(EMAILS))), {ANN}),
