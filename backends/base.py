@@ -63,7 +63,8 @@ class StoredResource:
 
     `document` holds the client-writable attributes only: no `id`, `meta`,
     `members` or `groups`. `members` is filled for groups read with members,
-    `groups` for users read with groups; otherwise they are None.
+    `groups` for users read with groups, both ordered by id; otherwise they
+    are None. `created` and `last_modified` are aware UTC datetimes.
     """
 
     resource_type: str
@@ -78,6 +79,14 @@ class StoredResource:
 
 @dataclass(frozen=True)
 class SortSpec:
+    """`sortBy` and `sortOrder` (RFC 7644 §3.4.2.3).
+
+    Case-insensitive strings sort by `str.lower()`, a multi-valued attribute
+    by its primary value or else its first, and a complex one by its `value`.
+    Resources without a value come last ascending and first descending; ties
+    keep creation order.
+    """
+
     path: AttrPath
     descending: bool = False
 
@@ -86,9 +95,10 @@ class SortSpec:
 class Query:
     """A list request: filter, sort and page (RFC 7644 §3.4.2).
 
-    `start_index` is 1-based. `count` None means no limit; 0 asks for the
-    total only. Without `sort`, resources come in creation order, so pages
-    neither repeat nor skip.
+    `start_index` is 1-based (below 1 counts as 1). `count` None means no
+    limit; 0 (or less) asks for the total only. Without `sort`, resources
+    come in creation order, so pages neither repeat nor skip. `filter` is a
+    resolved AST; backends give the answers of `filters.evaluator.matches`.
     """
 
     filter: Expr | None = None
@@ -108,9 +118,13 @@ class Page:
 class Transaction(ABC):
     """One unit of work in one tenant; committed when its context exits cleanly.
 
-    Every write bumps the resource's version and `lastModified`. Uniqueness
-    (`userName` of users and `displayName` of groups, both case-insensitive)
-    is checked by the store itself, and a clash raises `ConflictError`.
+    Every write bumps the resource's version and `lastModified`; so does a
+    change of a group's members (an add of members already there, or a
+    remove of ids that are not members, changes nothing and bumps nothing).
+    Uniqueness (`userName` of users and `displayName` of groups, both folded
+    with `str.lower()`) is checked by the store itself, and a clash raises
+    `ConflictError`. If the `async with` block raises, nothing of the unit
+    is kept. Read through the transaction (`get`) inside it.
     """
 
     tenant: str
@@ -166,6 +180,8 @@ class Transaction(ABC):
         expected_version: int | None = None,
     ) -> None:
         """Delete a resource and every membership it takes part in.
+
+        The groups it was a member of get a new version.
 
         Raises:
             NotFoundError: no such resource.

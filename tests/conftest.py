@@ -3,9 +3,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 
+from scim_gateway.app import create_app
 from scim_gateway.backends.base import Backend
+from scim_gateway.config import Settings
 from tests.backends import BACKEND_KINDS, open_backend
 
 
@@ -19,3 +23,38 @@ def backend_kind(request: pytest.FixtureRequest) -> str:
 async def backend(backend_kind: str, tmp_path: Path) -> AsyncIterator[Backend]:
     async with open_backend(backend_kind, tmp_path) as opened:
         yield opened
+
+
+TOKEN = "test-token-0123456789"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(token=None, database="memory")
+
+
+@pytest.fixture
+def app(backend: Backend, settings: Settings) -> Starlette:
+    return create_app(settings=settings, backend=backend, tokens=TOKEN)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the app, authenticated, based at the SCIM base URL."""
+    async with _client_for(app, {"Authorization": f"Bearer {TOKEN}"}) as http:
+        yield http
+
+
+@pytest.fixture
+async def anonymous_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the app that sends no headers of its own."""
+    async with _client_for(app, {}) as http:
+        yield http
+
+
+def _client_for(app: Starlette, headers: dict[str, str]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver/scim/v2",
+        headers=headers,
+    )

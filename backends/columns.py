@@ -1,0 +1,93 @@
+"""What every backend keeps beside a SCIM document: ids, folded names, instants.
+
+The memory and SQL backends derive these the same way, so that a userName
+that clashes in one clashes in all, and so that timestamps sort as text.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from scim_gateway.backends.base import GROUP, USER
+
+__all__ = [
+    "fold",
+    "format_instant",
+    "member_display",
+    "new_id",
+    "normalize_instant",
+    "parse_instant",
+    "string_attribute",
+    "unique_attribute",
+    "utc_now",
+]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def fold(value: object) -> str | None:
+    """The case-insensitive form of a string: Python's `str.lower`, as the evaluator.
+
+    SQLite's own `lower()` folds ASCII only; every backend compares the output
+    of this function instead. Anything but a string has no folded form.
+    """
+    if isinstance(value, str):
+        return value.lower()
+    return None
+
+
+def format_instant(moment: datetime) -> str:
+    """Fixed-width ISO-8601 UTC text with microseconds, so text order is time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def normalize_instant(value: object) -> str | None:
+    """An ISO-8601 string or datetime as `format_instant` text; None if it is neither.
+
+    Naive times are taken as UTC (RFC 7643 §2.3.5 asks for an offset; some
+    clients omit it).
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return format_instant(value)
+
+
+def unique_attribute(resource_type: str) -> str | None:
+    """The attribute kept unique per tenant for a resource type (RFC 7643 §4)."""
+    if resource_type == USER:
+        return "userName"
+    if resource_type == GROUP:
+        return "displayName"
+    return None
+
+
+def string_attribute(document: dict[str, Any], name: str) -> str | None:
+    value = document.get(name)
+    return value if isinstance(value, str) else None
+
+
+def member_display(resource_type: str, document: dict[str, Any]) -> str | None:
+    """How a member or group is shown: displayName, or userName for a user."""
+    display = string_attribute(document, "displayName")
+    if display is None and resource_type == USER:
+        return string_attribute(document, "userName")
+    return display

@@ -1,0 +1,444 @@
+"""The SQLite backend: one database file, a writer connection and a few readers.
+
+Writes are serialised on one connection behind an anyio lock, one
+`BEGIN IMMEDIATE` transaction per unit of work; reads run on separate
+connections, which WAL mode lets proceed beside the writer. Each operation
+is one function run on the connection's aiosqlite thread, so it costs one
+hop from the event loop however many statements it takes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar, cast
+
+import aiosqlite
+import anyio
+
+from scim_gateway.backends import sqlite_credentials as credentials
+from scim_gateway.backends import sqlite_writes as writes
+from scim_gateway.backends.base import (
+    Backend,
+    Page,
+    Query,
+    StoredResource,
+    Transaction,
+)
+from scim_gateway.backends.credentials import CredentialStore, TokenRecord
+from scim_gateway.backends.errors import (
+    BackendError,
+    ConflictError,
+    NotFoundError,
+    UnavailableError,
+)
+from scim_gateway.backends.sqlite_query import fetch_page, fetch_resource
+from scim_gateway.backends.sqlite_schema import apply_migrations, configure, enable_wal
+
+__all__ = ["SqliteBackend", "SqliteTransaction"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Messages of errors that say the database, not the statement, is in trouble.
+_UNAVAILABLE = (
+    "locked",
+    "busy",
+    "disk i/o",
+    "readonly",
+    "read-only",
+    "full",
+    "unable to open",
+    "not a database",
+    "malformed",
+    "closed",
+    "interrupted",
+)
+
+_UNIQUE_ATTRIBUTES = {
+    "user_name_folded": "userName",
+    "display_name_folded": "displayName",
+}
+
+
+def translate(exc: Exception) -> Exception:
+    """The backend error for a driver error; the error itself when it is a bug."""
+    message = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in message:
+        for column, attribute in _UNIQUE_ATTRIBUTES.items():
+            if column in message:
+                return ConflictError(attribute)
+        return ConflictError("id")
+    if isinstance(exc, ValueError):
+        # aiosqlite's words for a connection closed under the call.
+        is_closed = message in ("Connection closed", "no active connection")
+        return UnavailableError("SQLite connection is closed") if is_closed else exc
+    lowered = message.lower()
+    if isinstance(exc, sqlite3.DatabaseError | sqlite3.ProgrammingError):
+        if any(word in lowered for word in _UNAVAILABLE):
+            return UnavailableError(f"SQLite database unavailable: {message}")
+    return exc
+
+
+class _Worker:
+    """One aiosqlite connection; runs a whole function on its thread per call."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self.connection = connection
+
+    async def run(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        # aiosqlite runs every call on the connection's own thread; `_execute`
+        # is its only way to run several statements there in one hop.
+        execute = cast(
+            Callable[..., Awaitable[T]],
+            self.connection._execute,
+        )
+        try:
+            return await execute(lambda: function(self.connection._conn))
+        except (sqlite3.Error, ValueError) as exc:
+            translated = translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    async def close(self) -> None:
+        try:
+            await self.connection.close()
+        except sqlite3.Error as exc:
+            logger.warning("sqlite.close_failed error=%s", exc)
+
+
+def _begin_and(
+    begin: bool, function: Callable[[sqlite3.Connection], T]
+) -> Callable[[sqlite3.Connection], T]:
+    def run(connection: sqlite3.Connection) -> T:
+        if begin:
+            connection.execute("BEGIN IMMEDIATE")
+        return function(connection)
+
+    return run
+
+
+def _commit(connection: sqlite3.Connection) -> None:
+    if not connection.in_transaction:
+        return
+    try:
+        connection.execute("COMMIT")
+    except sqlite3.Error:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        connection.execute("ROLLBACK")
+
+
+class SqliteTransaction(Transaction):
+    """A unit of work on the writer; `BEGIN IMMEDIATE` rides on its first call."""
+
+    def __init__(self, worker: _Worker, tenant: str) -> None:
+        self.tenant = tenant
+        self._worker = worker
+        self._has_begun = False
+
+    async def _run(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        begin = not self._has_begun
+        self._has_begun = True
+        return await self._worker.run(_begin_and(begin, function))
+
+    async def commit(self) -> None:
+        if self._has_begun:
+            await self._worker.run(_commit)
+
+    async def rollback(self) -> None:
+        if self._has_begun:
+            await self._worker.run(_rollback)
+
+    async def get(
+        self,
+        resource_type: str,
+        resource_id: str,
+        *,
+        with_members: bool = False,
+        with_groups: bool = False,
+    ) -> StoredResource:
+        found = await self._run(
+            lambda c: fetch_resource(
+                c,
+                self.tenant,
+                resource_type,
+                resource_id,
+                with_members=with_members,
+                with_groups=with_groups,
+            )
+        )
+        if found is None:
+            raise NotFoundError(resource_type, resource_id)
+        return found
+
+    async def create(
+        self, resource_type: str, document: dict[str, Any]
+    ) -> StoredResource:
+        return await self._run(
+            lambda c: writes.insert_resource(c, self.tenant, resource_type, document)
+        )
+
+    async def replace(
+        self,
+        resource_type: str,
+        resource_id: str,
+        document: dict[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> StoredResource:
+        return await self._run(
+            lambda c: writes.update_resource(
+                c, self.tenant, resource_type, resource_id, document, expected_version
+            )
+        )
+
+    async def delete(
+        self,
+        resource_type: str,
+        resource_id: str,
+        *,
+        expected_version: int | None = None,
+    ) -> None:
+        await self._run(
+            lambda c: writes.delete_resource(
+                c, self.tenant, resource_type, resource_id, expected_version
+            )
+        )
+
+    async def add_members(self, group_id: str, member_ids: Sequence[str]) -> None:
+        await self._run(
+            lambda c: writes.add_members(c, self.tenant, group_id, member_ids)
+        )
+
+    async def remove_members(self, group_id: str, member_ids: Sequence[str]) -> None:
+        await self._run(
+            lambda c: writes.remove_members(c, self.tenant, group_id, member_ids)
+        )
+
+    async def replace_members(self, group_id: str, member_ids: Sequence[str]) -> None:
+        await self._run(
+            lambda c: writes.replace_members(c, self.tenant, group_id, member_ids)
+        )
+
+
+class SqliteBackend(Backend, CredentialStore):
+    """Resources of every tenant in one SQLite file (WAL mode).
+
+    Args:
+        path: the database file, created when missing, or a `file:` URI
+            (such as `file:/srv/scim.sqlite3?mode=ro`).
+        readers: how many connections serve reads.
+        busy_timeout: seconds a statement waits for another process's lock
+            before the call fails with `UnavailableError`.
+    """
+
+    name = "sqlite"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        readers: int = 2,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        database = os.fspath(path)
+        if database == ":memory:" or database == "":
+            raise ValueError(
+                "SqliteBackend needs a database file; use MemoryBackend for no file"
+            )
+        self.path = database
+        self._is_uri = database.startswith("file:")
+        self._reader_count = max(readers, 1)
+        self._busy_timeout = busy_timeout
+        self._writer: _Worker | None = None
+        self._readers: list[_Worker] = []
+        self._next_reader = 0
+        self._write_lock = anyio.Lock()
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        await anyio.to_thread.run_sync(self._probe)
+        workers: list[_Worker] = []
+        try:
+            writer = await self._connect(workers)
+            applied = await writer.run(self._prepare_writer)
+            for _ in range(self._reader_count):
+                reader = await self._connect(workers)
+                await reader.run(self._prepare_reader)
+        except BaseException:
+            for worker in workers:
+                await worker.close()
+            raise
+        self._writer, self._readers = workers[0], workers[1:]
+        logger.info("sqlite.open path=%s migrations_applied=%s", self.path, applied)
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            if self._writer is None:
+                return
+            writer, readers = self._writer, self._readers
+            self._writer, self._readers = None, []
+            await self._optimize(writer)
+            for worker in [writer, *readers]:
+                await worker.close()
+        logger.info("sqlite.close path=%s", self.path)
+
+    async def ping(self) -> None:
+        await self._reader().run(lambda c: c.execute("SELECT 1").fetchone())
+
+    def transaction(self, tenant: str) -> AbstractAsyncContextManager[Transaction]:
+        return self._transaction(tenant)
+
+    @asynccontextmanager
+    async def _transaction(self, tenant: str) -> AsyncIterator[Transaction]:
+        writer = self._require(self._writer)
+        async with self._write_lock:
+            transaction = SqliteTransaction(writer, tenant)
+            try:
+                yield transaction
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._roll_back(transaction)
+                raise
+            try:
+                await transaction.commit()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._roll_back(transaction)
+                raise
+
+    async def get(
+        self,
+        tenant: str,
+        resource_type: str,
+        resource_id: str,
+        *,
+        with_members: bool = False,
+        with_groups: bool = False,
+    ) -> StoredResource:
+        found = await self._reader().run(
+            lambda c: fetch_resource(
+                c,
+                tenant,
+                resource_type,
+                resource_id,
+                with_members=with_members,
+                with_groups=with_groups,
+            )
+        )
+        if found is None:
+            raise NotFoundError(resource_type, resource_id)
+        return found
+
+    async def query(self, tenant: str, resource_type: str, query: Query) -> Page:
+        return await self._reader().run(
+            lambda c: fetch_page(c, tenant, resource_type, query)
+        )
+
+    async def list_tokens(self, tenant: str | None = None) -> list[TokenRecord]:
+        return await self._reader().run(lambda c: credentials.list_tokens(c, tenant))
+
+    async def add_token(
+        self, tenant: str, digest: str, *, label: str = ""
+    ) -> TokenRecord:
+        return await self._write(
+            lambda c: credentials.add_token(c, tenant, digest, label)
+        )
+
+    async def revoke_token(self, token_id: str) -> bool:
+        return await self._write(lambda c: credentials.revoke_token(c, token_id))
+
+    async def list_tenants(self) -> list[str]:
+        return await self._reader().run(credentials.list_tenants)
+
+    async def create_tenant(self, tenant: str) -> bool:
+        return await self._write(lambda c: credentials.create_tenant(c, tenant))
+
+    async def delete_tenant(self, tenant: str) -> bool:
+        return await self._write(lambda c: credentials.delete_tenant(c, tenant))
+
+    async def _write(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `function` in a write transaction of its own."""
+        writer = self._require(self._writer)
+        async with self._write_lock:
+            transaction = SqliteTransaction(writer, "-")
+            try:
+                result = await transaction._run(function)
+                await transaction.commit()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._roll_back(transaction)
+                raise
+        return result
+
+    def _reader(self) -> _Worker:
+        readers = self._readers
+        if not readers:
+            raise UnavailableError("SQLite backend is not open")
+        self._next_reader = (self._next_reader + 1) % len(readers)
+        return readers[self._next_reader]
+
+    @staticmethod
+    def _require(worker: _Worker | None) -> _Worker:
+        if worker is None:
+            raise UnavailableError("SQLite backend is not open")
+        return worker
+
+    async def _optimize(self, writer: _Worker) -> None:
+        # Lets SQLite refresh the statistics its planner uses, as its
+        # documentation advises before closing a connection.
+        try:
+            await writer.run(lambda c: c.execute("PRAGMA optimize"))
+        except BackendError as exc:
+            logger.warning("sqlite.optimize_failed error=%s", exc)
+
+    async def _roll_back(self, transaction: SqliteTransaction) -> None:
+        try:
+            await transaction.rollback()
+        except BackendError as exc:
+            logger.warning("sqlite.rollback_failed error=%s", exc)
+
+    def _probe(self) -> None:
+        """Open and close the file once, so that a bad path fails here.
+
+        aiosqlite leaves its thread behind when its `connect` fails.
+        """
+        try:
+            sqlite3.connect(self.path, uri=self._is_uri).close()
+        except sqlite3.Error as exc:
+            raise UnavailableError(f"cannot open SQLite database: {exc}") from exc
+
+    async def _connect(self, workers: list[_Worker]) -> _Worker:
+        try:
+            connection = await aiosqlite.connect(
+                self.path,
+                uri=self._is_uri,
+                isolation_level=None,
+                cached_statements=256,
+            )
+        except sqlite3.Error as exc:
+            raise UnavailableError(f"cannot open SQLite database: {exc}") from exc
+        worker = _Worker(connection)
+        workers.append(worker)
+        return worker
+
+    def _prepare_writer(self, connection: sqlite3.Connection) -> list[int]:
+        configure(connection, busy_timeout=self._busy_timeout)
+        enable_wal(connection)
+        return apply_migrations(connection)
+
+    def _prepare_reader(self, connection: sqlite3.Connection) -> None:
+        configure(connection, busy_timeout=self._busy_timeout)
+        connection.execute("PRAGMA query_only = ON")

@@ -1,0 +1,238 @@
+"""The ASGI application: routes, middleware, and the factory that builds it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from scim_gateway.auth import DEFAULT_TENANT, Authenticate, StaticTokens, StoredTokens
+from scim_gateway.backends import backend_from_url
+from scim_gateway.backends.base import Backend
+from scim_gateway.backends.credentials import CredentialStore
+from scim_gateway.backends.errors import BackendError
+from scim_gateway.config import Settings
+from scim_gateway.context import GatewayContext
+from scim_gateway.discovery import DiscoveryEndpoints
+from scim_gateway.endpoints import ResourceEndpoints
+from scim_gateway.errors import (
+    InternalError,
+    InvalidSyntax,
+    MethodNotAllowed,
+    NotFound,
+    NotImplementedFeature,
+    ScimError,
+)
+from scim_gateway.http import check_accept, error_response
+from scim_gateway.logs import RequestLogMiddleware, note, request_id
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(
+    *,
+    settings: Settings | None = None,
+    backend: Backend | None = None,
+    tokens: Mapping[str, str] | str | None = None,
+    authenticate: Authenticate | None = None,
+) -> Starlette:
+    """Build a gateway as an ASGI application.
+
+    Mount it anywhere; it opens its backend on the first request if no
+    lifespan ran, and `app.state.gateway.close()` releases it.
+
+    Args:
+        settings: behaviour and limits; defaults read `SCIM_GATEWAY_*` variables.
+        backend: storage; by default the one `settings.database` names.
+        tokens: a bearer token for the single tenant `default`, or tokens
+            mapped to tenant ids. Only their SHA-256 digests are kept.
+        authenticate: instead of tokens, an async callable that maps a request
+            to a tenant id or raises a `ScimError` (such as `Unauthorized`).
+
+    Without `tokens`, `authenticate` or `settings.token`, tokens are those
+    stored in the backend (`scim-gateway token issue|rotate`).
+
+    Raises:
+        ValueError: no way to authenticate is given and the backend stores none.
+    """
+    settings = settings or Settings.from_env()
+    backend = backend or backend_from_url(settings.database)
+    context = GatewayContext(
+        settings=settings,
+        backend=backend,
+        authenticate=authenticate or _token_authenticator(tokens, settings, backend),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await context.ensure_open()
+        try:
+            yield
+        finally:
+            await context.close()
+
+    app = Starlette(
+        routes=_routes(context),
+        middleware=[
+            Middleware(RequestLogMiddleware),
+            Middleware(CatchAllMiddleware),
+        ],
+        exception_handlers={
+            ScimError: _scim_error_handler,
+            HTTPException: _http_error_handler,
+        },
+        lifespan=lifespan,
+    )
+    app.state.gateway = context
+    return app
+
+
+def _token_authenticator(
+    tokens: Mapping[str, str] | str | None, settings: Settings, backend: Backend
+) -> Authenticate:
+    if isinstance(tokens, str):
+        return StaticTokens.from_tokens({tokens: DEFAULT_TENANT})
+    if tokens is not None:
+        return StaticTokens.from_tokens(tokens)
+    if settings.token:
+        return StaticTokens.from_tokens({settings.token: DEFAULT_TENANT})
+    if isinstance(backend, CredentialStore):
+        return StoredTokens(backend)
+    raise ValueError("a gateway needs tokens=, authenticate= or a credential store")
+
+
+def _routes(context: GatewayContext) -> list[Route]:
+    base = context.settings.base_path
+    resources = ResourceEndpoints(context)
+    discovery = DiscoveryEndpoints(context)
+    routes = [
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/readyz", _readyz(context), methods=["GET"]),
+        Route(f"{base}/ServiceProviderConfig", discovery.service_provider_config),
+        Route(f"{base}/ResourceTypes", discovery.resource_types),
+        Route(f"{base}/ResourceTypes/{{name}}", discovery.resource_type),
+        Route(f"{base}/Schemas", discovery.schemas),
+        Route(f"{base}/Schemas/{{id:path}}", discovery.schema),
+        Route(f"{base}/.search", resources.root_search, methods=["POST"]),
+        Route(f"{base}/Bulk", _not_implemented("bulk operations"), methods=["POST"]),
+        Route(
+            f"{base}/Me",
+            _not_implemented("/Me requests"),
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        ),
+    ]
+    for resource_type in context.registry.resource_types.values():
+        name, path = resource_type.name, base + resource_type.endpoint
+        routes += [
+            Route(f"{path}/.search", _bind(resources.search, name), methods=["POST"]),
+            Route(path, _bind(resources.list_resources, name), methods=["GET"]),
+            Route(path, _bind(resources.create, name), methods=["POST"]),
+            Route(f"{path}/{{id}}", _bind(resources.get, name), methods=["GET"]),
+            Route(f"{path}/{{id}}", _bind(resources.replace, name), methods=["PUT"]),
+            Route(f"{path}/{{id}}", _bind(resources.patch, name), methods=["PATCH"]),
+            Route(f"{path}/{{id}}", _bind(resources.delete, name), methods=["DELETE"]),
+        ]
+    return routes
+
+
+def _bind(handler: Handler, resource_type: str) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        request.scope["scim_resource"] = resource_type
+        check_accept(request)
+        return await handler(request)
+
+    endpoint.__name__ = f"{handler.__name__}_{resource_type.lower()}"
+    return endpoint
+
+
+def _not_implemented(feature: str) -> Handler:
+    # RFC 7644 §3.7 and §3.11: an unsupported endpoint answers 501.
+    async def endpoint(request: Request) -> Response:
+        raise NotImplementedFeature(f"{feature} are not supported by this gateway")
+
+    return endpoint
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def _readyz(context: GatewayContext) -> Handler:
+    async def readyz(request: Request) -> Response:
+        try:
+            await context.ensure_open()
+            await context.backend.ping()
+        except (BackendError, ScimError):
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return readyz
+
+
+async def _scim_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ScimError)
+    if exc.scim_type:
+        note(scim_type=exc.scim_type)
+    return error_response(exc)
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        error: ScimError = MethodNotAllowed(
+            f"{request.method} is not allowed on this path"
+        )
+    elif exc.status_code == 404:
+        error = NotFound(f"no SCIM endpoint at {request.url.path}")
+    else:
+        error = InvalidSyntax(str(exc.detail))
+    return error_response(error)
+
+
+class CatchAllMiddleware:
+    """Turns anything unexpected into a SCIM 500 that names the request id.
+
+    It also drops a trailing slash from the path, so `/Users/` is `/Users`
+    rather than a redirect that PATCH and POST clients would not follow.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            rid = request_id.get()
+            logger.exception("internal_error request_id=%s", rid)
+            if started:
+                raise
+            response = error_response(InternalError(rid))
+            await response(scope, receive, send)

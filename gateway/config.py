@@ -1,0 +1,88 @@
+"""Settings of a gateway: every flag and environment variable in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from scim_gateway.backends import sqlite_path
+
+__all__ = ["DEFAULT_DATABASE", "ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "SCIM_GATEWAY_"
+DEFAULT_DATABASE = "var/scim-gateway.sqlite3"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a gateway behaves; `scim-gateway serve` builds one from flags and env.
+
+    Each field can be set by the environment variable `SCIM_GATEWAY_<FIELD>`
+    (upper case), and the command line flag `--<field>` with dashes wins over
+    it. docs/configuration.md lists them all.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database: str = DEFAULT_DATABASE
+    token: str | None = field(default=None, repr=False)
+    base_path: str = "/scim/v2"
+    public_url: str | None = None
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32
+    max_operations: int = 1000
+    max_filter_length: int = 4096
+    max_value_length: int = 65_536
+    group_patch_returns_resource: bool = False
+    log_level: str = "INFO"
+    log_bodies: bool = False
+
+    def __post_init__(self) -> None:
+        base = "/" + self.base_path.strip("/") if self.base_path.strip("/") else ""
+        object.__setattr__(self, "base_path", base)
+        if self.public_url is not None:
+            object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        overrides: Mapping[str, object] | None = None,
+    ) -> Settings:
+        """Settings from `SCIM_GATEWAY_*` variables, then `overrides` (not None)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for spec in fields(cls):
+            raw = environ.get(ENV_PREFIX + spec.name.upper())
+            if raw is not None and raw != "":
+                values[spec.name] = _convert(spec.name, raw, spec.default)
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]  # keys come from fields()
+
+    @property
+    def database_path(self) -> Path | None:
+        """The SQLite file this configuration names, or None for another backend."""
+        return sqlite_path(self.database)
+
+
+def _convert(name: str, raw: str, default: object) -> object:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"{ENV_PREFIX}{name.upper()} must be true or false")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(
+                f"{ENV_PREFIX}{name.upper()} must be a whole number"
+            ) from None
+    return raw

@@ -1,0 +1,146 @@
+"""The wire edge: reading SCIM request bodies and writing SCIM responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scim_gateway.errors import (
+    InvalidSyntax,
+    NotAcceptable,
+    PayloadTooLarge,
+    ScimError,
+    UnsupportedMediaType,
+)
+
+__all__ = ["SCIM_MEDIA_TYPE", "ScimResponse", "error_response", "read_json"]
+
+SCIM_MEDIA_TYPE = "application/scim+json"
+_JSON_TYPES = {"application/scim+json", "application/json"}
+_ACCEPTABLE = _JSON_TYPES | {"*/*", "application/*"}
+
+
+class ScimResponse(Response):
+    """A JSON body typed `application/scim+json` (RFC 7644 §3.1)."""
+
+    media_type = SCIM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_response(error: ScimError) -> ScimResponse:
+    return ScimResponse(
+        error.to_document(), status_code=error.status, headers=error.headers
+    )
+
+
+def check_accept(request: Request) -> None:
+    """Refuse a request that accepts no JSON at all (406); no header accepts all.
+
+    Entra sends GETs without a SCIM Accept header, so anything lenient passes.
+    """
+    accept = request.headers.get("accept")
+    if not accept:
+        return
+    offered = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    if offered & _ACCEPTABLE or not any(offered):
+        return
+    raise NotAcceptable(
+        "responses are application/scim+json; the Accept header rules it out"
+    )
+
+
+async def read_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
+    """Read and parse a request body, within the size and nesting limits.
+
+    Raises:
+        UnsupportedMediaType: the body is typed as something other than JSON.
+        PayloadTooLarge: the body is larger than `max_bytes`.
+        InvalidSyntax: the body is not JSON, has duplicate keys, or nests too deep.
+    """
+    _check_content_type(request.headers.get("content-type"))
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
+
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
+        chunks.append(chunk)
+
+    return parse_json(b"".join(chunks), max_depth=max_depth)
+
+
+def parse_json(raw: bytes, *, max_depth: int) -> Any:
+    if not raw.strip():
+        raise InvalidSyntax("request body is empty; a JSON object was expected")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidSyntax(
+            f"request body is not valid UTF-8 at byte {exc.start}"
+        ) from None
+    try:
+        value = json.loads(
+            text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidSyntax(
+            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise InvalidSyntax(
+            f"request body nests deeper than {max_depth} levels"
+        ) from None
+    except ValueError as exc:
+        raise InvalidSyntax(f"request body is not valid JSON: {exc}") from None
+    if _depth(value) > max_depth:
+        raise InvalidSyntax(f"request body nests deeper than {max_depth} levels")
+    return value
+
+
+def _check_content_type(content_type: str | None) -> None:
+    # A missing Content-Type is tolerated: several scripted clients omit it.
+    if content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type in _JSON_TYPES or media_type == "":
+        return
+    raise UnsupportedMediaType(
+        f'Content-Type "{media_type}" is not supported; send application/scim+json'
+    )
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidSyntax(f'request body repeats the key "{key}" in one object')
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidSyntax(f"request body contains {name}, which JSON does not allow")
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node)
+    return deepest

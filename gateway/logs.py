@@ -1,0 +1,122 @@
+"""Request-scoped log context and the one access line per request.
+
+The request id and tenant live in context variables for the length of a
+request; `ContextFilter` copies them onto every record so that any module's
+log lines carry them. Library code adds no handlers: `scim-gateway serve`
+configures output, an embedding host keeps its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["ContextFilter", "RequestLogMiddleware", "configure_logging", "request_id"]
+
+access_log = logging.getLogger("scim_gateway.access")
+
+request_id: ContextVar[str] = ContextVar("scim_gateway_request_id", default="-")
+tenant_id: ContextVar[str] = ContextVar("scim_gateway_tenant", default="-")
+route_info: ContextVar[dict[str, str] | None] = ContextVar(
+    "scim_gateway_route", default=None
+)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class ContextFilter(logging.Filter):
+    """Adds `request_id` and `tenant` to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        record.tenant = tenant_id.get()
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr as `time level logger event key=value`; for the CLI only."""
+    handler = logging.StreamHandler()
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s "
+            "request_id=%(request_id)s tenant=%(tenant)s"
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+class RequestLogMiddleware:
+    """Gives each request an id (X-Request-ID if sane, else a new one) and logs it.
+
+    One INFO line per request: method, route template, resource type and id,
+    status, scimType, duration, tenant and request id. Never headers, bodies
+    or query strings: they hold tokens and personal data.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        rid = _incoming_request_id(scope) or uuid.uuid4().hex
+        rid_token = request_id.set(rid)
+        tenant_token = tenant_id.set("-")
+        info: dict[str, str] = {}
+        route_token = route_info.set(info)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "request method=%s route=%s resource=%s id=%s status=%s "
+                    "scimType=%s duration_ms=%.1f",
+                    scope["method"],
+                    info.get("route", "-"),
+                    info.get("resource", "-"),
+                    info.get("id", "-"),
+                    status,
+                    info.get("scim_type", "-"),
+                    elapsed_ms,
+                )
+            route_info.reset(route_token)
+            tenant_id.reset(tenant_token)
+            request_id.reset(rid_token)
+
+
+def note(**fields: str) -> None:
+    """Record route facts for the access line of the current request."""
+    info = route_info.get()
+    if info is not None:
+        info.update(fields)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _REQUEST_ID.match(text) else None
+    return None

@@ -1,0 +1,59 @@
+"""Settings from the environment and from overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scim_gateway.config import Settings
+
+
+def test_environment_variables_set_fields() -> None:
+    settings = Settings.from_env(
+        {
+            "SCIM_GATEWAY_PORT": "9001",
+            "SCIM_GATEWAY_BASE_PATH": "scim/",
+            "SCIM_GATEWAY_PUBLIC_URL": "https://id.example.com/scim/v2/",
+            "SCIM_GATEWAY_GROUP_PATCH_RETURNS_RESOURCE": "true",
+        }
+    )
+
+    assert settings.port == 9001
+    assert settings.base_path == "/scim"
+    assert settings.public_url == "https://id.example.com/scim/v2"
+    assert settings.group_patch_returns_resource is True
+
+
+def test_overrides_win_over_environment_and_none_is_ignored() -> None:
+    settings = Settings.from_env(
+        {"SCIM_GATEWAY_PORT": "9001"}, overrides={"port": 9002, "host": None}
+    )
+
+    assert settings.port == 9002
+    assert settings.host == "127.0.0.1"
+
+
+def test_malformed_number_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="SCIM_GATEWAY_PORT"):
+        Settings.from_env({"SCIM_GATEWAY_PORT": "eighty"})
+
+
+@pytest.mark.parametrize(
+    ("database", "path"),
+    [
+        ("var/x.sqlite3", Path("var/x.sqlite3")),
+        ("sqlite:///var/x.db", Path("var/x.db")),
+        ("sqlite:////tmp/x.db", Path("/tmp/x.db")),
+        ("memory", None),
+        ("postgresql://postgres@127.0.0.1/test", None),
+    ],
+)
+def test_database_path_names_only_sqlite_files(
+    database: str, path: Path | None
+) -> None:
+    assert Settings(database=database).database_path == path
+
+
+def test_token_is_not_in_repr() -> None:
+    assert "s3cret" not in repr(Settings(token="s3cret"))

@@ -1,0 +1,43 @@
+"""Reading request bodies: size, syntax, duplicates and depth."""
+
+from __future__ import annotations
+
+import pytest
+
+from scim_gateway.errors import InvalidSyntax
+from scim_gateway.http import parse_json
+
+
+class TestParseJson:
+    def test_object_is_parsed(self) -> None:
+        assert parse_json(b'{"userName": "ann"}', max_depth=8) == {"userName": "ann"}
+
+    @pytest.mark.parametrize(
+        ("raw", "named"),
+        [
+            (b"", "empty"),
+            (b"{", "not valid JSON"),
+            (b'{"a": 1, "a": 2}', '"a"'),
+            (b'{"a": NaN}', "NaN"),
+            (b'{"a": Infinity}', "Infinity"),
+            (b'{"a": "\xff"}', "UTF-8"),
+            (b'{"a": ' + b"9" * 5000 + b"}", "not valid JSON"),
+        ],
+    )
+    def test_malformed_body_is_invalid_syntax(self, raw: bytes, named: str) -> None:
+        with pytest.raises(InvalidSyntax) as caught:
+            parse_json(raw, max_depth=8)
+
+        assert named in caught.value.detail
+
+    def test_nesting_beyond_limit_is_invalid_syntax(self) -> None:
+        raw = b'{"a": ' * 9 + b"1" + b"}" * 9
+
+        with pytest.raises(InvalidSyntax, match="deeper than 8"):
+            parse_json(raw, max_depth=8)
+
+    def test_nesting_of_100000_levels_is_refused_without_crashing(self) -> None:
+        raw = b"[" * 100_000 + b"]" * 100_000
+
+        with pytest.raises(InvalidSyntax, match="deeper than 32"):
+            parse_json(raw, max_depth=32)
