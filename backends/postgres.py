@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from scim_gateway.backends import postgres_credentials as credentials
 from scim_gateway.backends.base import (
     GROUP,
     USER,
@@ -34,6 +35,7 @@ from scim_gateway.backends.base import (
     StoredResource,
     Transaction,
 )
+from scim_gateway.backends.credentials import CredentialStore, TokenRecord
 from scim_gateway.backends.errors import (
     ConflictError,
     MemberNotFoundError,
@@ -68,10 +70,13 @@ __all__ = ["PostgresBackend"]
 logger = logging.getLogger(__name__)
 
 Connection = asyncpg.Connection | PoolConnectionProxy
+T = TypeVar("T")
 
 
-class PostgresBackend(Backend):
+class PostgresBackend(Backend, CredentialStore):
     """Storage in PostgreSQL through a pool of asyncpg connections.
+
+    It keeps the tenants and token digests too (`CredentialStore`).
 
     Args:
         dsn: a libpq connection URI, `postgresql://user@host:5432/database`.
@@ -132,9 +137,7 @@ class PostgresBackend(Backend):
             raise
 
     async def ping(self) -> None:
-        async with self._connection() as connection:
-            with connection_errors():
-                await connection.fetchval("SELECT 1")
+        await self._run(lambda c: c.fetchval("SELECT 1"))
 
     @asynccontextmanager
     async def transaction(self, tenant: str) -> AsyncIterator[Transaction]:
@@ -171,9 +174,34 @@ class PostgresBackend(Backend):
             )
 
     async def query(self, tenant: str, resource_type: str, query: Query) -> Page:
+        return await self._run(lambda c: _query(c, tenant, resource_type, query))
+
+    async def list_tokens(self, tenant: str | None = None) -> list[TokenRecord]:
+        return await self._run(lambda c: credentials.list_tokens(c, tenant))
+
+    async def add_token(
+        self, tenant: str, digest: str, *, label: str = ""
+    ) -> TokenRecord:
+        return await self._run(
+            lambda c: credentials.add_token(c, tenant, digest, label)
+        )
+
+    async def revoke_token(self, token_id: str) -> bool:
+        return await self._run(lambda c: credentials.revoke_token(c, token_id))
+
+    async def list_tenants(self) -> list[str]:
+        return await self._run(credentials.list_tenants)
+
+    async def create_tenant(self, tenant: str) -> bool:
+        return await self._run(lambda c: credentials.create_tenant(c, tenant))
+
+    async def delete_tenant(self, tenant: str) -> bool:
+        return await self._run(lambda c: credentials.delete_tenant(c, tenant))
+
+    async def _run(self, action: Callable[[Connection], Awaitable[T]]) -> T:
         async with self._connection() as connection:
             with connection_errors():
-                return await _query(connection, tenant, resource_type, query)
+                return await action(connection)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from scim_gateway.backends import postgres_credentials as credentials
+
 __all__ = ["MIGRATIONS", "Migration", "migrate"]
 
 logger = logging.getLogger(__name__)
@@ -136,6 +138,7 @@ CREATE INDEX resources_email_values_idx
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "resources and memberships", _TABLES),
     Migration(2, "SQL functions and the case-folded e-mail index", _FOLD),
+    Migration(3, "tenants and token digests", credentials.MIGRATION),
 )
 
 
