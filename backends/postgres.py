@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -79,7 +80,9 @@ class PostgresBackend(Backend, CredentialStore):
     It keeps the tenants and token digests too (`CredentialStore`).
 
     Args:
-        dsn: a libpq connection URI, `postgresql://user@host:5432/database`.
+        dsn: a libpq connection URI, `postgresql://user@host:5432/database`;
+            a `schema=name` query parameter stands for the `schema` option
+            (for `--database` on the command line).
         schema: the schema that holds the tables, created if missing; None
             uses the server's search_path (normally `public`).
         min_pool_size: connections kept open.
@@ -101,8 +104,8 @@ class PostgresBackend(Backend, CredentialStore):
         connect_timeout: float = 5.0,
         acquire_timeout: float = 30.0,
     ) -> None:
-        self._dsn = dsn
-        self._schema = schema
+        self._dsn, schema_in_dsn = _split_schema(dsn)
+        self._schema = schema if schema is not None else schema_in_dsn
         self._min_pool_size = min_pool_size
         self._max_pool_size = max_pool_size
         self._connect_timeout = connect_timeout
@@ -393,6 +396,20 @@ class PostgresTransaction(Transaction):
             raise NotFoundError(resource_type, resource_id)
         if expected_version is not None and version != expected_version:
             raise VersionMismatchError(expected_version, version)
+
+
+def _split_schema(dsn: str) -> tuple[str, str | None]:
+    """The DSN without its `schema` query parameter, and that parameter.
+
+    asyncpg would send an unknown parameter to the server as a setting.
+    """
+    parts = urlsplit(dsn)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in pairs if key == "schema"]
+    if not schemas:
+        return dsn, None
+    rest = urlencode([(key, value) for key, value in pairs if key != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schemas[-1]
 
 
 def _is_storable(text: str) -> bool:

@@ -552,6 +552,19 @@ class TestMigrations:
 
         assert stored.document == user("ann")
 
+    async def test_a_schema_named_in_the_url_holds_the_tables(
+        self, schema: str, sql: asyncpg.Connection
+    ) -> None:
+        backend = PostgresBackend(f"{POSTGRES_URL}?schema={schema}")
+
+        await backend.open()
+        try:
+            await create(backend, USER, user("ann"))
+        finally:
+            await backend.close()
+
+        assert await sql.fetchval("SELECT count(*) FROM resources") == 1
+
     async def test_a_missing_schema_is_created(self) -> None:
         async with postgres_schema() as holder:
             backend = PostgresBackend(POSTGRES_URL, schema=f"{holder}_new")

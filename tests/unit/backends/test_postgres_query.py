@@ -29,7 +29,6 @@ from scim_gateway.filters.ast import (
 )
 from scim_gateway.filters.parser import Resolver, parse_filter
 from scim_gateway.schemas import GROUP_TYPE, USER_TYPE, SchemaRegistry
-from tests import filter_cases
 from tests.unit.filters.scenarios import QUERIES, ScenarioQuery
 
 pytestmark = pytest.mark.postgres
@@ -192,29 +191,6 @@ async def test_filter_selects_what_the_evaluator_selects(
 
 USER_RESOLVER: Resolver = functools.partial(SchemaRegistry().resolve, USER_TYPE)
 GROUP_RESOLVER: Resolver = functools.partial(SchemaRegistry().resolve, GROUP_TYPE)
-
-
-@pytest.fixture
-async def shared_users(postgres: PostgresBackend) -> PostgresBackend:
-    async with postgres.transaction(TENANT) as tx:
-        for document in filter_cases.USERS:
-            await tx.create(USER, document)
-    return postgres
-
-
-@pytest.mark.parametrize(
-    "filter_case",
-    [case for case in filter_cases.CASES if not case.error],
-    ids=lambda case: case.filter[:60],
-)
-async def test_shared_filter_case_selects_the_expected_users(
-    shared_users: PostgresBackend, filter_case: filter_cases.FilterCase
-) -> None:
-    expr = parse_filter(filter_case.filter, USER_RESOLVER)
-
-    selected = await user_names(shared_users, expr)
-
-    assert selected == filter_case.expected
 
 
 @pytest.mark.parametrize(
