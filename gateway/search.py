@@ -25,6 +25,8 @@ __all__ = ["LIST_RESPONSE", "SEARCH_REQUEST", "SearchRequest"]
 # Far past any real store, and small enough for every SQL engine's OFFSET.
 _MAX_START_INDEX = 2**31
 
+_UNSORTABLE = frozenset({"members", "groups"})
+
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
@@ -99,6 +101,9 @@ class SearchRequest:
                 sort = SortSpec(parse_attr_path(self.sort_by, resolve), self.descending)
             except FilterError as exc:
                 raise InvalidValue(f"sortBy: {exc.detail}") from None
+            if sort.path.uri is None and sort.path.name in _UNSORTABLE:
+                # Memberships live beside the resource, and no store orders by them.
+                raise InvalidValue(f'sortBy "{self.sort_by}" is not supported')
         projection = self.projection(registry, resource_type)
         return Query(
             filter=expr,
