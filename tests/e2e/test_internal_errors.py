@@ -1,4 +1,4 @@
-"""The unexpected becomes a SCIM 500 that names the request id, with the traceback logged."""
+"""The unexpected becomes a SCIM 500 naming the request id; its traceback is logged."""
 
 from __future__ import annotations
 
