@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -229,9 +229,14 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # Nobody is left to answer; this is the client's doing, not a bug.
+            logger.info("client_disconnected")
+            note(status="499")
+            return
         except Exception:
             rid = request_id.get()
-            logger.exception("internal_error request_id=%s", rid)
+            logger.exception("internal_error")
             if started:
                 raise
             response = error_response(InternalError(rid))
