@@ -126,10 +126,14 @@ def _routes(context: GatewayContext) -> list[Route]:
         Route(f"{base}/Schemas", discovery.schemas),
         Route(f"{base}/Schemas/{{id:path}}", discovery.schema),
         Route(f"{base}/.search", resources.root_search, methods=["POST"]),
-        Route(f"{base}/Bulk", _not_implemented("bulk operations"), methods=["POST"]),
+        Route(
+            f"{base}/Bulk",
+            _not_implemented(context, "bulk operations"),
+            methods=["POST"],
+        ),
         Route(
             f"{base}/Me",
-            _not_implemented("/Me requests"),
+            _not_implemented(context, "/Me requests"),
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         ),
     ]
@@ -157,9 +161,11 @@ def _bind(handler: Handler, resource_type: str) -> Handler:
     return endpoint
 
 
-def _not_implemented(feature: str) -> Handler:
-    # RFC 7644 §3.7 and §3.11: an unsupported endpoint answers 501.
+def _not_implemented(context: GatewayContext, feature: str) -> Handler:
+    # RFC 7644 §3.7 and §3.11: an unsupported endpoint answers 501, to
+    # authenticated clients like every other endpoint.
     async def endpoint(request: Request) -> Response:
+        await context.authenticate_request(request)
         raise NotImplementedFeature(f"{feature} are not supported by this gateway")
 
     return endpoint
