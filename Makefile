@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fmt lint typecheck pytest bench clean
+.PHONY: install run test fmt lint typecheck pytest bench bench-scale clean
 
 install: $(STAMP)
 
@@ -47,6 +47,11 @@ fmt: $(STAMP)
 # (tests/benchmarks/run.py lists them all).
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run
+
+# 1,000 then 101,000 users: lookups, a mid page, member adds, RSS, load time
+# (about 10 min on SQLite). BENCH_SCALE=1000,101000 BENCH_DATABASE=...
+bench-scale: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.scale
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
