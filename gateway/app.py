@@ -117,7 +117,21 @@ def _routes(context: GatewayContext) -> list[Route]:
     base = context.settings.base_path
     resources = ResourceEndpoints(context)
     discovery = DiscoveryEndpoints(context)
-    routes = [
+    # The resource routes come first: Starlette tries routes in order, and
+    # nearly every request is for one of them.
+    routes: list[Route] = []
+    for resource_type in context.registry.resource_types.values():
+        name, path = resource_type.name, base + resource_type.endpoint
+        routes += [
+            Route(f"{path}/.search", _bind(resources.search, name), methods=["POST"]),
+            Route(path, _bind(resources.list_resources, name), methods=["GET"]),
+            Route(path, _bind(resources.create, name), methods=["POST"]),
+            Route(f"{path}/{{id}}", _bind(resources.get, name), methods=["GET"]),
+            Route(f"{path}/{{id}}", _bind(resources.replace, name), methods=["PUT"]),
+            Route(f"{path}/{{id}}", _bind(resources.patch, name), methods=["PATCH"]),
+            Route(f"{path}/{{id}}", _bind(resources.delete, name), methods=["DELETE"]),
+        ]
+    return routes + [
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz(context), methods=["GET"]),
         Route(f"{base}/ServiceProviderConfig", discovery.service_provider_config),
@@ -137,18 +151,6 @@ def _routes(context: GatewayContext) -> list[Route]:
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         ),
     ]
-    for resource_type in context.registry.resource_types.values():
-        name, path = resource_type.name, base + resource_type.endpoint
-        routes += [
-            Route(f"{path}/.search", _bind(resources.search, name), methods=["POST"]),
-            Route(path, _bind(resources.list_resources, name), methods=["GET"]),
-            Route(path, _bind(resources.create, name), methods=["POST"]),
-            Route(f"{path}/{{id}}", _bind(resources.get, name), methods=["GET"]),
-            Route(f"{path}/{{id}}", _bind(resources.replace, name), methods=["PUT"]),
-            Route(f"{path}/{{id}}", _bind(resources.patch, name), methods=["PATCH"]),
-            Route(f"{path}/{{id}}", _bind(resources.delete, name), methods=["DELETE"]),
-        ]
-    return routes
 
 
 def _bind(handler: Handler, resource_type: str) -> Handler:
