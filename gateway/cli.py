@@ -16,6 +16,7 @@ from scim_gateway.backends.base import Backend
 from scim_gateway.backends.credentials import CredentialStore
 from scim_gateway.backends.errors import BackendError
 from scim_gateway.config import ENV_PREFIX, Settings
+from scim_gateway.tenants import check_tenant_id
 
 __all__ = ["main"]
 
@@ -40,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackendError as exc:
         print(f"scim-gateway: the database failed: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:
+        print(f"scim-gateway: {exc}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,8 +75,23 @@ def _parser() -> argparse.ArgumentParser:
         "--public-url",
         help="the SCIM base URL as clients see it behind a proxy, for meta.location",
     )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        help="comma-separated proxy addresses or networks (or *) whose Forwarded "
+        "and X-Forwarded-* headers count",
+    )
+    serve.add_argument(
+        "--tenant-in-path",
+        action="store_const",
+        const=True,
+        help="also serve each tenant at <base path>/<tenant>/ (its token still needed)",
+    )
     serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
+    serve.add_argument(
+        "--log-format", choices=["text", "json"], help="text (default) or json lines"
+    )
     serve.set_defaults(run=_serve)
+    _add_tenant_commands(commands)
 
     token = commands.add_parser("token", help="manage bearer tokens")
     token_commands = token.add_subparsers(title="token commands", metavar="ACTION")
@@ -114,7 +133,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "token",
         "base_path",
         "public_url",
+        "forwarded_allow_ips",
+        "tenant_in_path",
         "log_level",
+        "log_format",
     )
     return {name: getattr(args, name, None) for name in names}
 
@@ -125,7 +147,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from scim_gateway.app import create_app
     from scim_gateway.logs import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, as_json=settings.log_format == "json")
     backend = backend_from_url(settings.database)
     if settings.token is None and settings.database != "memory":
         _print_first_token(backend, sys.stdout)
@@ -136,6 +158,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"scim-gateway {__version__}")
     print(f"Backend:       {backend.name} ({_describe(settings)})")
     print(f"SCIM base URL: {_public_base(settings)}", flush=True)
+    if settings.tenant_in_path:
+        print(f"Tenant URLs:   {_public_base(settings)}/<tenant>", flush=True)
     app = create_app(settings=settings, backend=backend_from_url(settings.database))
     uvicorn.run(
         app,
@@ -167,7 +191,9 @@ def _public_base(settings: Settings) -> str:
 
 def _print_first_token(backend: Backend, out: TextIO) -> None:
     async def ensure_token(store: CredentialStore) -> str | None:
-        if await store.list_tokens(DEFAULT_TENANT):
+        # Only a store with no tenant yet gets one: a tenant whose tokens were
+        # all revoked stays locked out until a token is issued on purpose.
+        if await store.list_tenants():
             return None
         token = generate_token()
         await store.add_token(DEFAULT_TENANT, hash_token(token), label="first start")
@@ -200,6 +226,7 @@ def _with_store(
 
 
 def _token_issue(args: argparse.Namespace, settings: Settings) -> int:
+    check_tenant_id(args.tenant)
     token = generate_token()
 
     async def issue(store: CredentialStore) -> None:
@@ -211,6 +238,7 @@ def _token_issue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    check_tenant_id(args.tenant)
     token = generate_token()
 
     async def rotate(store: CredentialStore) -> None:
@@ -242,4 +270,76 @@ def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
         print(f"scim-gateway: no active token with id {args.token_id}", file=sys.stderr)
         return 1
     print(f"revoked {args.token_id}")
+    return 0
+
+
+def _add_tenant_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    tenants = commands.add_parser("tenants", help="manage tenants")
+    actions = tenants.add_subparsers(title="tenants commands", metavar="ACTION")
+    create = actions.add_parser(
+        "create", help="create a tenant", description="Create a tenant."
+    )
+    create.add_argument("tenant", help="the new tenant's id, such as acme")
+    create.set_defaults(run=_tenants_create)
+    listing = actions.add_parser(
+        "list", help="list tenants and their active tokens", description="List tenants."
+    )
+    listing.set_defaults(run=_tenants_list)
+    delete = actions.add_parser(
+        "delete",
+        help="delete a tenant with its users, groups and tokens",
+        description="Delete a tenant with its users, groups and tokens.",
+    )
+    delete.add_argument("tenant", help="the tenant's id")
+    delete.add_argument(
+        "--yes", action="store_true", help="confirm that its data goes for good"
+    )
+    delete.set_defaults(run=_tenants_delete)
+    for action in (create, listing, delete):
+        _add_database(action)
+
+
+def _tenants_create(args: argparse.Namespace, settings: Settings) -> int:
+    tenant = check_tenant_id(args.tenant)
+
+    async def create(store: CredentialStore) -> bool:
+        return await store.create_tenant(tenant)
+
+    if not _with_store(backend_from_url(settings.database), create):
+        print(f"scim-gateway: tenant {tenant} exists already", file=sys.stderr)
+        return 1
+    print(f"created tenant {tenant}")
+    print(f"issue its token with: scim-gateway token issue --tenant {tenant}")
+    return 0
+
+
+def _tenants_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def listing(store: CredentialStore) -> None:
+        tokens = await store.list_tokens()
+        for tenant in await store.list_tenants():
+            count = sum(1 for record in tokens if record.tenant == tenant)
+            print(f"{tenant}\t{count} active token{'' if count == 1 else 's'}")
+
+    _with_store(backend_from_url(settings.database), listing)
+    return 0
+
+
+def _tenants_delete(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.yes:
+        print(
+            f"scim-gateway: deleting tenant {args.tenant} removes its users, groups "
+            "and tokens for good; add --yes to do it",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def delete(store: CredentialStore) -> bool:
+        return await store.delete_tenant(args.tenant)
+
+    if not _with_store(backend_from_url(settings.database), delete):
+        print(f"scim-gateway: no tenant {args.tenant}", file=sys.stderr)
+        return 1
+    print(f"deleted tenant {args.tenant}")
     return 0
