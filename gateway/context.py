@@ -58,6 +58,11 @@ class GatewayContext:
         self._opened = False
         self._open_lock = anyio.Lock()
 
+    @property
+    def is_open(self) -> bool:
+        """Whether this gateway has opened its backend and not closed it since."""
+        return self._opened
+
     async def ensure_open(self) -> None:
         """Open the backend on first use.
 
