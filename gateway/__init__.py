@@ -7,7 +7,7 @@ classes load their database drivers only when first used.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+import typing
 
 from scim_gateway.app import create_app, gateway_lifespan
 from scim_gateway.auth import DEFAULT_TENANT, Authenticate, bearer_token
@@ -24,7 +24,7 @@ from scim_gateway.errors import (
     Unavailable,
 )
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from scim_gateway.backends.memory import MemoryBackend
     from scim_gateway.backends.postgres import PostgresBackend
     from scim_gateway.backends.sqlite import SqliteBackend

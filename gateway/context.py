@@ -129,6 +129,8 @@ class GatewayContext:
         suffix = f"/{tenant}" if tenant is not None else ""
         if self.settings.public_url is not None:
             return self.settings.public_url + suffix
+        # Starlette's request.base_url is the outermost app's root; a mount
+        # prefix is in the scope's root_path.
         url = request.url
         root = str(request.scope.get("root_path", "")).rstrip("/")
         return f"{url.scheme}://{url.netloc}{root}{self.settings.base_path}{suffix}"
