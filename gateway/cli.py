@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_database(revoke)
     revoke.add_argument("token_id", help="the id shown by `token list`")
+    revoke.add_argument(
+        "--tenant", help="revoke only if the token is this tenant's (a safety check)"
+    )
     revoke.set_defaults(run=_token_revoke)
     return parser
 
@@ -268,10 +271,18 @@ def _token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     async def revoke(store: CredentialStore) -> bool:
+        if args.tenant is not None:
+            owned = {record.id for record in await store.list_tokens(args.tenant)}
+            if args.token_id not in owned:
+                return False
         return await store.revoke_token(args.token_id)
 
     if not _with_store(backend_from_url(settings.database), revoke):
-        print(f"scim-gateway: no active token with id {args.token_id}", file=sys.stderr)
+        owner = f" of tenant {args.tenant}" if args.tenant is not None else ""
+        print(
+            f"scim-gateway: no active token{owner} with id {args.token_id}",
+            file=sys.stderr,
+        )
         return 1
     print(f"revoked {args.token_id}")
     return 0

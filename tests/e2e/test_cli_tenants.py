@@ -4,20 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import USER, Query
-from scim_gateway.backends.sqlite import SqliteBackend
 from scim_gateway.cli import main
+from tests.backends import POSTGRES_URL, skip_without_postgres
 from tests.e2e.server import Server, run_cli
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> str:
-    return str(tmp_path / "gateway.sqlite3")
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL for the command line: a SQLite file, or a Postgres schema."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "gateway.sqlite3")
+        return
+    asyncio.run(skip_without_postgres())
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{POSTGRES_URL}?schema={schema}"
+    finally:
+        asyncio.run(postgres_admin(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+async def postgres_admin(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -28,7 +50,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def count_users(database: str, tenant: str) -> int:
     async def count() -> int:
-        backend = SqliteBackend(Path(database))
+        backend = backend_from_url(database)
         await backend.open()
         try:
             return (await backend.query(tenant, USER, Query())).total
@@ -40,7 +62,7 @@ def count_users(database: str, tenant: str) -> int:
 
 def add_user(database: str, tenant: str) -> None:
     async def add() -> None:
-        backend = SqliteBackend(Path(database))
+        backend = backend_from_url(database)
         await backend.open()
         try:
             async with backend.transaction(tenant) as transaction:
@@ -155,3 +177,32 @@ def test_served_tenants_are_reached_by_token_and_by_path(
         ("GET", "200", "acme"),
         ("GET", "401", "-"),
     ]
+
+
+def test_revoke_with_a_tenant_touches_only_that_tenants_tokens(
+    capsys: pytest.CaptureFixture[str], database: str
+) -> None:
+    cli(capsys, "token", "issue", "--tenant", "acme", "--database", database)
+    listed = cli(capsys, "token", "list", "--tenant", "acme", "--database", database)
+    token_id = listed[1].split("\t")[0]
+
+    wrong = cli(
+        capsys,
+        "token",
+        "revoke",
+        token_id,
+        "--tenant",
+        "globex",
+        "--database",
+        database,
+    )
+    right = cli(
+        capsys, "token", "revoke", token_id, "--tenant", "acme", "--database", database
+    )
+
+    assert wrong == (
+        1,
+        "",
+        f"scim-gateway: no active token of tenant globex with id {token_id}\n",
+    )
+    assert right == (0, f"revoked {token_id}\n", "")
