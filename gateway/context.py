@@ -38,7 +38,12 @@ logger = logging.getLogger(__name__)
 
 
 class GatewayContext:
-    """The state one gateway app carries; built by `create_app`."""
+    """The state one gateway app carries, as `app.state.gateway`; built by `create_app`.
+
+    An embedder uses `subscribe` for change events, `close` at shutdown (or
+    `gateway_lifespan`), and `backend` and `settings` to read what the gateway
+    was made with.
+    """
 
     def __init__(
         self,
