@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import pytest
 
-from scim_gateway.app import create_app
-from scim_gateway.auth import StoredTokens, generate_token, hash_token
-from scim_gateway.backends.base import Backend
-from scim_gateway.backends.credentials import CredentialStore
-from scim_gateway.config import Settings
-
 if TYPE_CHECKING:
     import httpx
     from starlette.applications import Starlette
+
+    from scim_gateway.backends.base import Backend
+    from scim_gateway.config import Settings
+
+# The gateway's own modules are imported where used: pytest loads this plugin
+# before coverage starts, and whatever it imports then counts as never run.
 
 __all__ = [
     "BACKEND_KINDS",
@@ -149,6 +149,9 @@ async def create_tenant(backend: Backend, tenant: str | None = None) -> ScimTena
     Raises:
         TypeError: the backend keeps no tenants (`CredentialStore`).
     """
+    from scim_gateway.auth import generate_token, hash_token
+    from scim_gateway.backends.credentials import CredentialStore
+
     if not isinstance(backend, CredentialStore):
         raise TypeError(f"the {backend.name} backend stores no tenants or tokens")
     tenant = tenant or f"t-{uuid.uuid4().hex[:12]}"
@@ -298,6 +301,8 @@ async def scim_backend(
 @pytest.fixture
 def scim_settings() -> Settings:
     """The gateway's settings: the defaults, not `SCIM_GATEWAY_*` variables."""
+    from scim_gateway.config import Settings
+
     return Settings(database="memory")
 
 
@@ -312,6 +317,10 @@ async def scim_app(
     scim_backend: Backend, scim_settings: Settings
 ) -> AsyncIterator[Starlette]:
     """The gateway on `scim_backend`; every token in its store is accepted."""
+    from scim_gateway.app import create_app
+    from scim_gateway.auth import StoredTokens
+    from scim_gateway.backends.credentials import CredentialStore
+
     if not isinstance(scim_backend, CredentialStore):
         raise TypeError(f"the {scim_backend.name} backend stores no tokens")
     # ttl=0: a token issued during the test counts at its next request.

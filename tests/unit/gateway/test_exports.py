@@ -60,10 +60,12 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         getattr(scim_gateway, "Gateway")  # noqa: B009  # the point of the test
 
 
-def test_importing_the_package_loads_no_database_driver() -> None:
+def test_importing_the_package_and_its_plugin_loads_no_framework_or_driver() -> None:
+    """pytest imports the plugin before coverage starts: it must import little."""
     script = (
-        "import sys, scim_gateway; "
-        "print(sorted(m for m in ('aiosqlite', 'asyncpg') if m in sys.modules))"
+        "import sys, scim_gateway.testing; "
+        "print(sorted(m for m in ('aiosqlite', 'asyncpg', 'starlette', "
+        "'scim_gateway.app') if m in sys.modules))"
     )
 
     result = subprocess.run(
