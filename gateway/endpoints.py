@@ -89,7 +89,7 @@ class ResourceEndpoints:
             self.ctx.registry, resource_type
         )
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 stored = await tx.create(resource_type.name, normalized.document)
                 if normalized.member_ids:
                     _refuse_self_membership(stored.id, normalized.member_ids)
@@ -118,7 +118,7 @@ class ResourceEndpoints:
         )
         expected = self._expected_version(request)
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 current = await tx.get(resource_type.name, resource_id)
                 _check_version(expected, current)
                 normalized = normalize_resource(
@@ -154,7 +154,7 @@ class ResourceEndpoints:
         projection = search.projection(self.ctx.registry, resource_type)
         expected = self._expected_version(request)
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 await self._apply_patch(
                     tx, resource_type, resource_id, operations, expected
                 )
@@ -231,7 +231,7 @@ class ResourceEndpoints:
         resource_id = self._id(request)
         expected = self._expected_version(request)
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 version = None
                 if expected is not None:
                     current = await tx.get(resource_type.name, resource_id)
