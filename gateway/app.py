@@ -68,7 +68,9 @@ def create_app(
         ValueError: no way to authenticate is given and the backend stores none.
     """
     settings = settings or Settings.from_env()
-    backend = backend or backend_from_url(settings.database)
+    backend = backend or backend_from_url(
+        settings.database, pool_size=settings.pool_size
+    )
     context = GatewayContext(
         settings=settings,
         backend=backend,

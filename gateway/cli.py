@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         "--public-url",
         help="the SCIM base URL as clients see it behind a proxy, for meta.location",
     )
+    serve.add_argument(
+        "--pool-size",
+        type=int,
+        help="most connections to a PostgreSQL database per process (default 10)",
+    )
     serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
     serve.set_defaults(run=_serve)
 
@@ -118,6 +123,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "token",
         "base_path",
         "public_url",
+        "pool_size",
         "log_level",
     )
     return {name: getattr(args, name, None) for name in names}
@@ -130,7 +136,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from scim_gateway.logs import configure_logging
 
     configure_logging(settings.log_level)
-    backend = backend_from_url(settings.database)
+    backend = backend_from_url(settings.database, pool_size=1)
     if settings.token is None and settings.database != "memory":
         _print_first_token(backend, sys.stdout)
     elif settings.token is None:
@@ -140,7 +146,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"scim-gateway {__version__}")
     print(f"Backend:       {backend.name} ({_describe(settings)})")
     print(f"SCIM base URL: {_public_base(settings)}", flush=True)
-    app = create_app(settings=settings, backend=backend_from_url(settings.database))
+    app = create_app(settings=settings)
     uvicorn.run(
         app,
         host=settings.host,
