@@ -79,7 +79,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await context.ensure_open()
+        await context.open_at_start()
         try:
             yield
         finally:

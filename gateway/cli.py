@@ -14,7 +14,7 @@ from scim_gateway.auth import DEFAULT_TENANT, generate_token, hash_token
 from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import Backend
 from scim_gateway.backends.credentials import CredentialStore
-from scim_gateway.backends.errors import BackendError
+from scim_gateway.backends.errors import BackendError, UnavailableError
 from scim_gateway.config import ENV_PREFIX, Settings
 
 __all__ = ["main"]
@@ -138,7 +138,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     backend = backend_from_url(settings.database, pool_size=1)
     if settings.token is None and settings.database != "memory":
-        _print_first_token(backend, sys.stdout)
+        _print_first_token_if_reachable(backend, sys.stdout)
     elif settings.token is None:
         settings = replace(settings, token=generate_token())
         print(f"Secret token (memory backend, valid until exit): {settings.token}")
@@ -173,6 +173,19 @@ def _public_base(settings: Settings) -> str:
         return settings.public_url
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return f"http://{host}:{settings.port}{settings.base_path}"
+
+
+def _print_first_token_if_reachable(backend: Backend, out: TextIO) -> None:
+    # A database that is down at start-up is a 503 for requests until it is
+    # back (docs/postgres.md), not a failed start; the first token waits.
+    try:
+        _print_first_token(backend, out)
+    except UnavailableError as exc:
+        print(
+            f"scim-gateway: the database is not reachable ({exc}); serving 503 "
+            "until it is; no first token was made",
+            file=sys.stderr,
+        )
 
 
 def _print_first_token(backend: Backend, out: TextIO) -> None:
