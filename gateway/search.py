@@ -8,6 +8,7 @@ Query strings and `/.search` bodies carry the same parameters; both become a
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ __all__ = ["LIST_RESPONSE", "SEARCH_REQUEST", "SearchRequest"]
 
 # Far past any real store, and small enough for every SQL engine's OFFSET.
 _MAX_START_INDEX = 2**31
+
+logger = logging.getLogger(__name__)
 
 _UNSORTABLE = frozenset({"members", "groups"})
 
@@ -95,6 +98,7 @@ class SearchRequest:
                 expr = parse_filter(self.filter, resolve)
             except FilterError as exc:
                 raise InvalidFilter(exc.detail) from None
+            logger.debug("filter.parsed resource=%s ast=%r", resource_type.name, expr)
         sort = None
         if self.sort_by is not None:
             try:
