@@ -12,6 +12,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import AsyncIterator
@@ -33,6 +34,7 @@ class ThrowawayCluster:
         self.data = folder / "data"
         self.port = _free_port()
         self.run_as = run_as
+        self._paused: list[int] = []
 
     @property
     def dsn(self) -> str:
@@ -60,6 +62,21 @@ class ThrowawayCluster:
 
     async def stop(self, mode: str = "immediate") -> None:
         await self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP to its processes): connections stay open
+        but nothing answers, as with a hung host or a cut network."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        # The postmaster first, so that it starts no child we would miss.
+        os.kill(postmaster, signal.SIGSTOP)
+        self._paused = [postmaster, *_children(postmaster)]
+        for pid in self._paused[1:]:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._paused:
+            os.kill(pid, signal.SIGCONT)
+        self._paused = []
 
     async def _run(self, tool: str, *args: str) -> None:
         command = [str(self.bin_dir / tool), *args]
@@ -91,6 +108,7 @@ async def throwaway_cluster() -> AsyncIterator[ThrowawayCluster]:
         await cluster.start()
         yield cluster
     finally:
+        cluster.resume()
         if cluster.is_running:
             await cluster.stop("fast")
         shutil.rmtree(folder, ignore_errors=True)
@@ -112,6 +130,21 @@ def _server_account() -> pwd.struct_passwd | None:
         return pwd.getpwnam("postgres")
     except KeyError:
         pytest.skip("running as root and there is no postgres user for initdb")
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        # The command name may hold spaces; the fields after it do not.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            found.append(int(entry.name))
+    return found
 
 
 def _free_port() -> int:

@@ -87,6 +87,38 @@ async def test_a_server_lost_inside_a_transaction_is_unavailable(
     assert created.version == 1
 
 
+async def test_a_frozen_server_is_unavailable_after_the_timeouts(
+    cluster: ThrowawayCluster,
+) -> None:
+    """A server that answers nothing and closes nothing must not hang requests:
+    statements on pooled connections end at command_timeout, new connections at
+    connect_timeout."""
+    backend = PostgresBackend(
+        cluster.dsn, min_pool_size=2, connect_timeout=1, command_timeout=1
+    )
+    await backend.open()
+    async with backend.transaction(TENANT) as tx:
+        ann = await tx.create(USER, {"userName": "ann"})
+
+    try:
+        cluster.pause()
+        with anyio.fail_after(20):
+            with pytest.raises(UnavailableError):
+                async with backend.transaction(TENANT) as tx:
+                    await tx.create(USER, {"userName": "bo"})
+            with pytest.raises(UnavailableError):
+                await backend.get(TENANT, USER, ann.id)
+            with pytest.raises(UnavailableError):
+                await backend.ping()
+        cluster.resume()
+        healed = await _eventually(lambda: backend.get(TENANT, USER, ann.id))
+    finally:
+        cluster.resume()
+        await backend.close()
+
+    assert healed.document == {"userName": "ann"}
+
+
 async def test_open_while_the_server_is_down_succeeds_later(
     cluster: ThrowawayCluster,
 ) -> None:
