@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TextIO, TypeVar
+from typing import TypeVar
 
 from scim_gateway import __version__
 from scim_gateway.auth import DEFAULT_TENANT, generate_token, hash_token
 from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import Backend
 from scim_gateway.backends.credentials import CredentialStore
-from scim_gateway.backends.errors import BackendError, UnavailableError
+from scim_gateway.backends.errors import BackendError
 from scim_gateway.config import ENV_PREFIX, Settings
 
 __all__ = ["main"]
@@ -41,9 +42,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return command(args, settings)
-    except BackendError as exc:
-        print(f"scim-gateway: the database failed: {exc}", file=sys.stderr)
+    except CommandError as exc:
+        print(f"scim-gateway: {exc}", file=sys.stderr)
         return 1
+
+
+class CommandError(Exception):
+    """A failure the operator can fix; printed as one line, no traceback."""
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return int(text)
+
+
+def _pool_size(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_database(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--port", type=_port, help="port to listen on (default 8000)")
     serve.add_argument(
         "--token",
         help="a fixed bearer token instead of the stored ones (env SCIM_GATEWAY_TOKEN)",
@@ -77,13 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--pool-size",
-        type=int,
+        type=_pool_size,
         help="most connections to a PostgreSQL database per process (default 10)",
     )
-    serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="how much to log (default INFO)",
+    )
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser("token", help="manage bearer tokens")
+    token.set_defaults(run=_help_of(token))
     token_commands = token.add_subparsers(title="token commands", metavar="ACTION")
     for name, run, text in (
         ("issue", _token_issue, "print a new token; existing tokens stay valid"),
@@ -105,6 +128,16 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("token_id", help="the id shown by `token list`")
     revoke.set_defaults(run=_token_revoke)
     return parser
+
+
+def _help_of(
+    parser: argparse.ArgumentParser,
+) -> Callable[[argparse.Namespace, Settings], int]:
+    def show(args: argparse.Namespace, settings: Settings) -> int:
+        parser.print_help()
+        return 2
+
+    return show
 
 
 def _add_database(parser: argparse.ArgumentParser) -> None:
@@ -136,9 +169,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from scim_gateway.logs import configure_logging
 
     configure_logging(settings.log_level)
-    backend = backend_from_url(settings.database, pool_size=1)
-    if settings.token is None and settings.database != "memory":
-        _print_first_token_if_reachable(backend, sys.stdout)
+    backend = _backend(settings)
+    _check_port_free(settings.host, settings.port)
+    if settings.database != "memory":
+        # Open once before serving: migrations run, and a database that cannot
+        # be reached is one clear line here rather than a failed start-up.
+        token = _with_store(
+            backend, _first_token if settings.token is None else _nothing
+        )
+        if token is not None:
+            print(
+                "A secret token was made for this gateway; it is shown only this once:"
+            )
+            print(f"Secret token:  {token}")
     elif settings.token is None:
         settings = replace(settings, token=generate_token())
         print(f"Secret token (memory backend, valid until exit): {settings.token}")
@@ -146,7 +189,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"scim-gateway {__version__}")
     print(f"Backend:       {backend.name} ({_describe(settings)})")
     print(f"SCIM base URL: {_public_base(settings)}", flush=True)
-    app = create_app(settings=settings)
+    app = create_app(settings=settings, backend=_backend(settings))
     uvicorn.run(
         app,
         host=settings.host,
@@ -175,41 +218,57 @@ def _public_base(settings: Settings) -> str:
     return f"http://{host}:{settings.port}{settings.base_path}"
 
 
-def _print_first_token_if_reachable(backend: Backend, out: TextIO) -> None:
-    # A database that is down at start-up is a 503 for requests until it is
-    # back (docs/postgres.md), not a failed start; the first token waits.
+async def _first_token(store: CredentialStore) -> str | None:
+    """A new token for the default tenant on the very first start, else None.
+
+    Once the default tenant exists, revoking all its tokens locks the gateway
+    until an operator issues one; a restart does not mint a new one.
+    """
+    if DEFAULT_TENANT in await store.list_tenants():
+        return None
+    token = generate_token()
+    await store.add_token(DEFAULT_TENANT, hash_token(token), label="first start")
+    return token
+
+
+async def _nothing(store: CredentialStore) -> None:
+    return None
+
+
+def _backend(settings: Settings) -> Backend:
     try:
-        _print_first_token(backend, out)
-    except UnavailableError as exc:
-        print(
-            f"scim-gateway: the database is not reachable ({exc}); serving 503 "
-            "until it is; no first token was made",
-            file=sys.stderr,
-        )
+        return backend_from_url(settings.database, pool_size=settings.pool_size)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
-def _print_first_token(backend: Backend, out: TextIO) -> None:
-    async def ensure_token(store: CredentialStore) -> str | None:
-        if await store.list_tokens(DEFAULT_TENANT):
-            return None
-        token = generate_token()
-        await store.add_token(DEFAULT_TENANT, hash_token(token), label="first start")
-        return token
+def _token_store(settings: Settings, *, create: bool) -> Backend:
+    """The database token commands work on; it must be one that keeps them."""
+    if settings.database == "memory":
+        raise CommandError("the memory backend keeps no tokens; name a --database")
+    path = settings.database_path
+    if not create and path is not None and not path.exists():
+        raise CommandError(f"no database at {path}")
+    return _backend(settings)
 
-    token = _with_store(backend, ensure_token)
-    if token is not None:
-        print(
-            "A secret token was made for this gateway; it is shown only this once:",
-            file=out,
-        )
-        print(f"Secret token:  {token}", file=out)
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {exc.strerror}"
+            ) from None
 
 
 def _with_store(
     backend: Backend, action: Callable[[CredentialStore], Awaitable[T]]
 ) -> T:
     if not isinstance(backend, CredentialStore):
-        raise SystemExit(f"scim-gateway: the {backend.name} backend stores no tokens")
+        raise CommandError(f"the {backend.name} backend stores no tokens")
     store = backend
 
     async def run() -> T:
@@ -219,7 +278,16 @@ def _with_store(
         finally:
             await backend.close()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except BackendError as exc:
+        raise CommandError(f"the database failed: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot open the database: {exc}") from None
+    except Exception as exc:
+        # A driver's own error (such as a database that does not exist):
+        # the operator needs its message, not its traceback.
+        raise CommandError(f"cannot open the database: {exc}") from None
 
 
 def _token_issue(args: argparse.Namespace, settings: Settings) -> int:
@@ -228,7 +296,7 @@ def _token_issue(args: argparse.Namespace, settings: Settings) -> int:
     async def issue(store: CredentialStore) -> None:
         await store.add_token(args.tenant, hash_token(token), label="issued")
 
-    _with_store(backend_from_url(settings.database), issue)
+    _with_store(_token_store(settings, create=True), issue)
     print(token)
     return 0
 
@@ -242,7 +310,7 @@ def _token_rotate(args: argparse.Namespace, settings: Settings) -> int:
         for record in old:
             await store.revoke_token(record.id)
 
-    _with_store(backend_from_url(settings.database), rotate)
+    _with_store(_token_store(settings, create=True), rotate)
     print(token)
     return 0
 
@@ -253,7 +321,7 @@ def _token_list(args: argparse.Namespace, settings: Settings) -> int:
             created = record.created.isoformat(timespec="seconds")
             print(f"{record.id}\t{record.tenant}\t{created}\t{record.label}")
 
-    _with_store(backend_from_url(settings.database), listing)
+    _with_store(_token_store(settings, create=False), listing)
     return 0
 
 
@@ -261,7 +329,7 @@ def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     async def revoke(store: CredentialStore) -> bool:
         return await store.revoke_token(args.token_id)
 
-    if not _with_store(backend_from_url(settings.database), revoke):
+    if not _with_store(_token_store(settings, create=False), revoke):
         print(f"scim-gateway: no active token with id {args.token_id}", file=sys.stderr)
         return 1
     print(f"revoked {args.token_id}")

@@ -43,6 +43,9 @@ class Settings:
     log_bodies: bool = False
 
     def __post_init__(self) -> None:
+        if self.token == "":
+            # `--token "$TOKEN"` with TOKEN unset means no fixed token.
+            object.__setattr__(self, "token", None)
         if self.pool_size < 1:
             raise ValueError(f"{ENV_PREFIX}POOL_SIZE must be at least 1")
         base = "/" + self.base_path.strip("/") if self.base_path.strip("/") else ""

@@ -70,18 +70,6 @@ class GatewayContext:
                 await self.backend.open()
             self._opened = True
 
-    async def open_at_start(self) -> None:
-        """Open the backend at start-up, or leave that to the first request.
-
-        A database that is down when the gateway starts (a host rebooting, a
-        failover) answers requests with 503 until it is back, rather than
-        failing the start; any other error still fails it.
-        """
-        try:
-            await self.ensure_open()
-        except Unavailable:
-            logger.warning("backend_unavailable_at_startup answering=503")
-
     async def authenticate_request(self, request: Request) -> str:
         """Open the backend if needed, then resolve the request's tenant."""
         await self.ensure_open()
