@@ -90,6 +90,10 @@ class PostgresBackend(Backend, CredentialStore):
         connect_timeout: seconds to wait for a new connection.
         acquire_timeout: seconds a request waits for a free pool connection
             before `UnavailableError`.
+        command_timeout: seconds one statement may take before
+            `UnavailableError`; it bounds the wait on a server that stopped
+            answering without closing its connections (a frozen host, a cut
+            network). None waits forever. Migrations are exempt.
     """
 
     name = "postgres"
@@ -103,6 +107,7 @@ class PostgresBackend(Backend, CredentialStore):
         max_pool_size: int = 10,
         connect_timeout: float = 5.0,
         acquire_timeout: float = 30.0,
+        command_timeout: float | None = 10.0,
     ) -> None:
         self._dsn, schema_in_dsn = _split_schema(dsn)
         self._schema = schema if schema is not None else schema_in_dsn
@@ -110,6 +115,7 @@ class PostgresBackend(Backend, CredentialStore):
         self._max_pool_size = max_pool_size
         self._connect_timeout = connect_timeout
         self._acquire_timeout = acquire_timeout
+        self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._is_closed = False
@@ -150,7 +156,8 @@ class PostgresBackend(Backend, CredentialStore):
                 await transaction.start()
             try:
                 yield PostgresTransaction(connection, tenant)
-            except BaseException:
+            except BaseException as exc:
+                _drop_if_unanswered(connection, exc)
                 await _rollback_quietly(transaction)
                 raise
             with connection_errors():
@@ -213,6 +220,9 @@ class PostgresBackend(Backend, CredentialStore):
             connection = await pool.acquire(timeout=self._acquire_timeout)
         try:
             yield connection
+        except BaseException as exc:
+            _drop_if_unanswered(connection, exc)
+            raise
         finally:
             await _release_quietly(pool, connection)
 
@@ -227,27 +237,54 @@ class PostgresBackend(Backend, CredentialStore):
         return self._pool
 
     async def _create_pool(self) -> asyncpg.Pool:
-        settings = {"application_name": "scim-gateway"}
-        if self._schema is not None:
-            settings["search_path"] = quote_ident(self._schema)
+        await self._migrate()
         with connection_errors():
-            pool = await asyncpg.create_pool(
+            return await asyncpg.create_pool(
                 self._dsn,
                 min_size=self._min_pool_size,
                 max_size=self._max_pool_size,
                 init=init_connection,
-                server_settings=settings,
+                server_settings=self._server_settings(),
+                timeout=self._connect_timeout,
+                command_timeout=self._command_timeout,
+            )
+
+    async def _migrate(self) -> None:
+        # A connection of its own, without the pool's command timeout: a
+        # migration may index a large table, and a process waits on the
+        # advisory lock while another one migrates.
+        with connection_errors():
+            connection = await asyncpg.connect(
+                self._dsn,
+                server_settings=self._server_settings(),
                 timeout=self._connect_timeout,
             )
         try:
             with connection_errors():
-                async with pool.acquire() as connection:
-                    applied = await migrate(connection, schema=self._schema)
+                applied = await migrate(connection, schema=self._schema)
         except BaseException:
-            pool.terminate()
+            connection.terminate()
             raise
+        with connection_errors():
+            await connection.close(timeout=self._connect_timeout)
         logger.info("postgres.open migrations_applied=%s", applied or "none")
-        return pool
+
+    def _server_settings(self) -> dict[str, str]:
+        settings = {"application_name": "scim-gateway"}
+        if self._schema is not None:
+            settings["search_path"] = quote_ident(self._schema)
+        return settings
+
+
+def _drop_if_unanswered(connection: Connection, exc: BaseException) -> None:
+    """Close a connection whose statement outlived `command_timeout`.
+
+    The server may be gone without closing the socket (a frozen host, a cut
+    network); asyncpg would wait as long again for it to acknowledge the cancel
+    before a rollback or a release could run.
+    """
+    if isinstance(exc, UnavailableError) and isinstance(exc.__cause__, TimeoutError):
+        connection.terminate()
 
 
 async def _release_quietly(pool: asyncpg.Pool, connection: PoolConnectionProxy) -> None:

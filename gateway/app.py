@@ -82,7 +82,9 @@ def create_app(
     settings = settings or Settings.from_env()
     if base_url is not None:
         settings = replace(settings, public_url=base_url)
-    backend = backend or backend_from_url(settings.database)
+    backend = backend or backend_from_url(
+        settings.database, pool_size=settings.pool_size
+    )
     context = GatewayContext(
         settings=settings,
         backend=backend,

@@ -61,6 +61,12 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _pool_size(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scim-gateway",
@@ -100,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_const",
         const=True,
         help="also serve each tenant at <base path>/<tenant>/ (its token still needed)",
+    )
+    serve.add_argument(
+        "--pool-size",
+        type=_pool_size,
+        help="most connections to a PostgreSQL database per process (default 10)",
     )
     serve.add_argument(
         "--log-level",
@@ -169,6 +180,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "public_url",
         "forwarded_allow_ips",
         "tenant_in_path",
+        "pool_size",
         "log_level",
         "log_format",
     )
@@ -252,7 +264,7 @@ async def _nothing(store: CredentialStore) -> None:
 
 def _backend(settings: Settings) -> Backend:
     try:
-        return backend_from_url(settings.database)
+        return backend_from_url(settings.database, pool_size=settings.pool_size)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
 

@@ -29,6 +29,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     database: str = DEFAULT_DATABASE
+    pool_size: int = 10
     token: str | None = field(default=None, repr=False)
     base_path: str = "/scim/v2"
     public_url: str | None = None
@@ -50,6 +51,8 @@ class Settings:
         if self.token == "":
             # `--token "$TOKEN"` with TOKEN unset means no fixed token.
             object.__setattr__(self, "token", None)
+        if self.pool_size < 1:
+            raise ValueError(f"{ENV_PREFIX}POOL_SIZE must be at least 1")
         base = "/" + self.base_path.strip("/") if self.base_path.strip("/") else ""
         object.__setattr__(self, "base_path", base)
         if self.public_url is not None:

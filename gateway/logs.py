@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = [
     "ContextFilter",
     "JsonFormatter",
+    "LineFormatter",
     "RequestLogMiddleware",
     "configure_logging",
     "request_id",
@@ -47,6 +48,28 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class LineFormatter(logging.Formatter):
+    """Formats INFO and WARNING records on one line, naming an exception's class.
+
+    A traceback is for ERROR (a 500) and DEBUG: trouble that recovers by itself,
+    such as the driver's pool retrying a lost database, is one line each time.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        if (
+            record.exc_info is None
+            or not logging.INFO <= record.levelno < logging.ERROR
+        ):
+            return super().format(record)
+        error = record.exc_info[1]
+        brief = logging.makeLogRecord(record.__dict__)
+        brief.msg = f"{record.getMessage()} error={type(error).__name__}"
+        brief.args = None
+        brief.exc_info = None
+        brief.exc_text = None
+        return super().format(brief)
+
+
 def configure_logging(level: str, *, as_json: bool = False) -> None:
     """Log to stderr, one line per record; for the CLI only.
 
@@ -58,7 +81,7 @@ def configure_logging(level: str, *, as_json: bool = False) -> None:
     handler.setFormatter(
         JsonFormatter()
         if as_json
-        else logging.Formatter(
+        else LineFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s "
             "request_id=%(request_id)s tenant=%(tenant)s"
         )
