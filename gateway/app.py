@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -14,6 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scim_gateway.accept import AcceptPage
+from scim_gateway.admin import AdminEndpoints
 from scim_gateway.auth import DEFAULT_TENANT, Authenticate, StaticTokens, StoredTokens
 from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import Backend
@@ -32,9 +35,13 @@ from scim_gateway.errors import (
     ScimError,
 )
 from scim_gateway.http import check_accept, error_response
+from scim_gateway.invitations import ACCEPT_PATH
 from scim_gateway.logs import RequestLogMiddleware, note, request_id
+from scim_gateway.plugins.base import Deliverer, DelivererConfig
+from scim_gateway.plugins.registry import load_deliverer
+from scim_gateway.plugins.templates import InvitationTemplates
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "load_configured_deliverer"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +54,15 @@ def create_app(
     backend: Backend | None = None,
     tokens: Mapping[str, str] | str | None = None,
     authenticate: Authenticate | None = None,
+    invitations: Deliverer | None = None,
 ) -> Starlette:
     """Build a gateway as an ASGI application.
 
     Mount it anywhere; it opens its backend on the first request if no
-    lifespan ran, and `app.state.gateway.close()` releases it.
+    lifespan ran, and `app.state.gateway.close()` releases it. Its lifespan
+    also runs the worker that delivers invitations; a host that mounts it
+    runs `app.state.gateway.run_outbox()` in its own lifespan instead
+    (docs/invitations.md).
 
     Args:
         settings: behaviour and limits; defaults read `SCIM_GATEWAY_*` variables.
@@ -60,26 +71,36 @@ def create_app(
             mapped to tenant ids. Only their SHA-256 digests are kept.
         authenticate: instead of tokens, an async callable that maps a request
             to a tenant id or raises a `ScimError` (such as `Unauthorized`).
+        invitations: the deliverer of invitations; by default the one
+            `settings.invitation_deliverer` names, loaded by name.
 
     Without `tokens`, `authenticate` or `settings.token`, tokens are those
     stored in the backend (`scim-gateway token issue|rotate`).
 
     Raises:
-        ValueError: no way to authenticate is given and the backend stores none.
+        ValueError: no way to authenticate is given and the backend stores none;
+            the admin token is weak or equal to a SCIM token; the deliverer's
+            options or templates are wrong.
+        LookupError: no deliverer has the configured name.
     """
     settings = settings or Settings.from_env()
     backend = backend or backend_from_url(settings.database)
+    _check_admin_token(settings, tokens)
     context = GatewayContext(
         settings=settings,
         backend=backend,
         authenticate=authenticate or _token_authenticator(tokens, settings, backend),
+        deliverer=invitations or load_configured_deliverer(settings),
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await context.ensure_open()
         try:
-            yield
+            async with anyio.create_task_group() as group:
+                group.start_soon(context.run_outbox)
+                yield
+                group.cancel_scope.cancel()
         finally:
             await context.close()
 
@@ -97,6 +118,29 @@ def create_app(
     )
     app.state.gateway = context
     return app
+
+
+def load_configured_deliverer(settings: Settings) -> Deliverer:
+    """The deliverer `settings.invitation_deliverer` names, with its templates."""
+    folder = settings.invitation_templates
+    templates = (
+        InvitationTemplates.from_directory(folder) if folder else InvitationTemplates()
+    )
+    config = DelivererConfig(templates=templates, options=settings.deliverer_options)
+    return load_deliverer(settings.invitation_deliverer, config)
+
+
+def _check_admin_token(
+    settings: Settings, tokens: Mapping[str, str] | str | None
+) -> None:
+    admin = settings.admin_token
+    if admin is None:
+        return
+    if len(admin) < 16:
+        raise ValueError("the admin token must be at least 16 characters long")
+    scim_tokens = {tokens} if isinstance(tokens, str) else set(tokens or {})
+    if admin == settings.token or admin in scim_tokens:
+        raise ValueError("the admin token must differ from every SCIM token")
 
 
 def _token_authenticator(
@@ -117,9 +161,13 @@ def _routes(context: GatewayContext) -> list[Route]:
     base = context.settings.base_path
     resources = ResourceEndpoints(context)
     discovery = DiscoveryEndpoints(context)
+    accept = AcceptPage(context)
     routes = [
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz(context), methods=["GET"]),
+        Route(ACCEPT_PATH, accept.show, methods=["GET"]),
+        Route(ACCEPT_PATH, accept.accept, methods=["POST"]),
+        *AdminEndpoints(context).routes(),
         Route(f"{base}/ServiceProviderConfig", discovery.service_provider_config),
         Route(f"{base}/ResourceTypes", discovery.resource_types),
         Route(f"{base}/ResourceTypes/{{name}}", discovery.resource_type),

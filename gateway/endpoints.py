@@ -76,7 +76,9 @@ class ResourceEndpoints:
             )
         if request.headers.get("if-none-match") == etag(stored.version):
             return Response(status_code=304, headers={"ETag": etag(stored.version)})
-        return self._resource_response(request, stored, resource_type, projection)
+        return await self._resource_response(
+            request, tenant, stored, resource_type, projection
+        )
 
     async def create(self, request: Request) -> Response:
         tenant, resource_type = await self._begin(request, "/{resource}")
@@ -90,6 +92,9 @@ class ResourceEndpoints:
         with translate_backend_errors():
             async with self.backend.transaction(tenant) as tx:
                 stored = await tx.create(resource_type.name, normalized.document)
+                await self.ctx.invitations.user_created(
+                    tx, stored, self.ctx.accept_url(request)
+                )
                 if normalized.member_ids:
                     await tx.add_members(stored.id, normalized.member_ids)
                     stored = await tx.get(
@@ -100,7 +105,9 @@ class ResourceEndpoints:
                 elif resource_type.name == "Group":
                     stored = _with_empty_members(stored)
         note(id=stored.id)
-        response = self._resource_response(request, stored, resource_type, projection)
+        response = await self._resource_response(
+            request, tenant, stored, resource_type, projection
+        )
         response.status_code = 201
         response.headers["Location"] = self._location(request, resource_type, stored.id)
         return response
@@ -124,6 +131,9 @@ class ResourceEndpoints:
                     current=current.document,
                     limits=self.ctx.limits,
                 )
+                await self.ctx.invitations.user_replaced(
+                    tx, current, normalized.document, self.ctx.accept_url(request)
+                )
                 await tx.replace(
                     resource_type.name,
                     resource_id,
@@ -137,7 +147,9 @@ class ResourceEndpoints:
                     resource_id,
                     **_reads_for(resource_type, projection),
                 )
-        return self._resource_response(request, stored, resource_type, projection)
+        return await self._resource_response(
+            request, tenant, stored, resource_type, projection
+        )
 
     async def patch(self, request: Request) -> Response:
         tenant, resource_type = await self._begin(request, "/{resource}/{id}")
@@ -151,7 +163,12 @@ class ResourceEndpoints:
         with translate_backend_errors():
             async with self.backend.transaction(tenant) as tx:
                 await self._apply_patch(
-                    tx, resource_type, resource_id, operations, expected
+                    tx,
+                    resource_type,
+                    resource_id,
+                    operations,
+                    expected,
+                    self.ctx.accept_url(request),
                 )
                 if not self._patch_returns_resource(resource_type, search):
                     return Response(status_code=204)
@@ -160,7 +177,9 @@ class ResourceEndpoints:
                     resource_id,
                     **_reads_for(resource_type, projection),
                 )
-        return self._resource_response(request, stored, resource_type, projection)
+        return await self._resource_response(
+            request, tenant, stored, resource_type, projection
+        )
 
     async def _apply_patch(
         self,
@@ -169,6 +188,7 @@ class ResourceEndpoints:
         resource_id: str,
         operations: Any,
         expected: int | None,
+        link_base: str,
     ) -> None:
         current = await tx.get(resource_type.name, resource_id)
         _check_version(expected, current)
@@ -199,6 +219,9 @@ class ResourceEndpoints:
                 result.document,
                 expected_version=current.version,
             )
+            await self.ctx.invitations.user_replaced(
+                tx, current, result.document, link_base
+            )
         changes = result.member_changes
         if changes is None:
             return
@@ -226,6 +249,9 @@ class ResourceEndpoints:
         expected = self._expected_version(request)
         with translate_backend_errors():
             async with self.backend.transaction(tenant) as tx:
+                await self.ctx.invitations.user_deleted(
+                    tx, resource_type.name, resource_id
+                )
                 await tx.delete(
                     resource_type.name, resource_id, expected_version=expected
                 )
@@ -266,9 +292,17 @@ class ResourceEndpoints:
                     resource_type.name,
                     _shifted(query, total, size - len(resources)),
                 )
+                extensions = await self.ctx.invitations.extensions_of(
+                    tenant, page.resources
+                )
                 resources.extend(
                     projection.apply(
-                        render_resource(s, resource_type, base_url=base_url)
+                        render_resource(
+                            s,
+                            resource_type,
+                            base_url=base_url,
+                            extensions=extensions.get(s.id),
+                        )
                     )
                     for s in page.resources
                 )
@@ -282,16 +316,24 @@ class ResourceEndpoints:
         }
         return ScimResponse(body)
 
-    def _resource_response(
+    async def _resource_response(
         self,
         request: Request,
+        tenant: str,
         stored: StoredResource,
         resource_type: ResourceType,
         projection: Projection,
     ) -> ScimResponse:
         base_url = self.ctx.base_url(request)
+        with translate_backend_errors():
+            extensions = await self.ctx.invitations.extensions_of(tenant, [stored])
         document = projection.apply(
-            render_resource(stored, resource_type, base_url=base_url)
+            render_resource(
+                stored,
+                resource_type,
+                base_url=base_url,
+                extensions=extensions.get(stored.id),
+            )
         )
         location = f"{base_url}{resource_type.endpoint}/{stored.id}"
         return ScimResponse(
