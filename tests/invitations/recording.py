@@ -51,8 +51,8 @@ class RecordingDeliverer(Deliverer):
         ]
         return invites[-1]
 
-    async def wait_for(self, count: int, *, timeout: float = 10.0) -> None:
+    async def wait_for(self, count: int, *, within: float = 10.0) -> None:
         """Wait until `count` events were delivered (a guard, not a measurement)."""
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within):
             while len(self.delivered) < count:
                 await self._changed.wait()
