@@ -1,4 +1,4 @@
-"""Invitation templates: defaults, an operator's directory, escaping, bad placeholders."""
+"""Invitation templates: defaults, an operator's folder, escaping, bad placeholders."""
 
 from __future__ import annotations
 
