@@ -1,4 +1,4 @@
-"""The command line: `scim-gateway serve`, `token …` and `tenants …`."""
+"""The command line: `scim-gateway serve`, `token …` and `invitations …`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import Backend
 from scim_gateway.backends.credentials import CredentialStore
 from scim_gateway.backends.errors import BackendError
+from scim_gateway.cli_invitations import add_invitation_commands
 from scim_gateway.config import ENV_PREFIX, Settings
 
 __all__ = ["main"]
@@ -72,6 +73,17 @@ def _parser() -> argparse.ArgumentParser:
         help="the SCIM base URL as clients see it behind a proxy, for meta.location",
     )
     serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
+    serve.add_argument(
+        "--invitation-deliverer",
+        help="how invitations are sent: log (default), smtp, webhook or a plugin",
+    )
+    serve.add_argument(
+        "--organization", help="the organization's name, as invitations show it"
+    )
+    serve.add_argument(
+        "--accept-url",
+        help="the public URL of the accept page that invitation links open",
+    )
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser("token", help="manage bearer tokens")
@@ -95,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_database(revoke)
     revoke.add_argument("token_id", help="the id shown by `token list`")
     revoke.set_defaults(run=_token_revoke)
+
+    add_invitation_commands(commands, _add_database)
     return parser
 
 
@@ -115,6 +129,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "base_path",
         "public_url",
         "log_level",
+        "invitation_deliverer",
+        "organization",
+        "accept_url",
     )
     return {name: getattr(args, name, None) for name in names}
 
@@ -135,8 +152,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     print(f"scim-gateway {__version__}")
     print(f"Backend:       {backend.name} ({_describe(settings)})")
-    print(f"SCIM base URL: {_public_base(settings)}", flush=True)
-    app = create_app(settings=settings, backend=backend_from_url(settings.database))
+    print(f"SCIM base URL: {_public_base(settings)}")
+    print(f"Invitations:   {settings.invitation_deliverer}", flush=True)
+    try:
+        app = create_app(settings=settings, backend=backend_from_url(settings.database))
+    except (ValueError, LookupError) as exc:
+        print(f"scim-gateway: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         app,
         host=settings.host,

@@ -24,20 +24,28 @@ class Receiver:
 
     requests: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    # When set, the first request waits for it before answering: a receiver
+    # that got the message but has not said so yet.
+    hold: threading.Event | None = None
 
 
 @contextmanager
 def webhook_server(
-    port: int | None = None, *, statuses: list[int] | None = None
+    port: int | None = None,
+    *,
+    statuses: list[int] | None = None,
+    hold: threading.Event | None = None,
 ) -> Iterator[tuple[Receiver, str]]:
     """Serve on 127.0.0.1 until the block ends; yields the receiver and its URL."""
-    receiver = Receiver(statuses=list(statuses or []))
+    receiver = Receiver(statuses=list(statuses or []), hold=hold)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             receiver.requests.append(Received(self.path, dict(self.headers), body))
+            if receiver.hold is not None and len(receiver.requests) == 1:
+                receiver.hold.wait(timeout=60)
             status = receiver.statuses.pop(0) if receiver.statuses else 204
             self.send_response(status)
             self.send_header("Content-Length", "0")
@@ -53,6 +61,8 @@ def webhook_server(
     try:
         yield receiver, f"http://127.0.0.1:{chosen}/hooks/invitations?v=1"
     finally:
+        if hold is not None:
+            hold.set()
         server.shutdown()
         server.server_close()
         thread.join()
