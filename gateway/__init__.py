@@ -4,4 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from scim_gateway.app import create_app
+from scim_gateway.config import Settings
+
+__all__ = ["Settings", "__version__", "create_app"]

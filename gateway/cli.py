@@ -36,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scim-gateway: {exc}", file=sys.stderr)
         return 2
     command: Callable[[argparse.Namespace, Settings], int] = args.run
+    path = settings.database_path
+    if path is not None:
+        # The default database lives in ./var/, which a fresh clone lacks.
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return command(args, settings)
     except BackendError as exc:

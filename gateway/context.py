@@ -118,8 +118,11 @@ class GatewayContext:
         """
         if self.settings.public_url is not None:
             return self.settings.public_url
-        root = str(request.base_url).rstrip("/")
-        return root + self.settings.base_path
+        # Starlette's request.base_url is the outermost app's root; a mount
+        # prefix is in the scope's root_path.
+        url = request.url
+        root = request.scope.get("root_path", "").rstrip("/")
+        return f"{url.scheme}://{url.netloc}{root}{self.settings.base_path}"
 
     def accept_url(self, request: Request | None = None) -> str:
         """The public URL of the accept page, which invitation links point at.

@@ -102,8 +102,7 @@ def parse_json(raw: bytes, *, max_depth: int) -> Any:
         ) from None
     except ValueError as exc:
         raise InvalidSyntax(f"request body is not valid JSON: {exc}") from None
-    if _depth(value) > max_depth:
-        raise InvalidSyntax(f"request body nests deeper than {max_depth} levels")
+    _check_structure(value, max_depth=max_depth)
     return value
 
 
@@ -132,15 +131,33 @@ def _refuse_constant(name: str) -> Any:
     raise InvalidSyntax(f"request body contains {name}, which JSON does not allow")
 
 
-def _depth(value: Any) -> int:
-    deepest = 0
+def _check_structure(value: Any, *, max_depth: int) -> None:
+    """Refuse deep nesting, and strings no store can hold.
+
+    JSON escapes can spell a NUL or an unpaired surrogate (`\\u0000`,
+    `\\ud800`); PostgreSQL refuses both and they are no text anyone meant,
+    so they are refused here, once, for every body.
+    """
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, dict):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in node)
-    return deepest
+        if isinstance(node, str):
+            _check_text(node)
+        elif isinstance(node, dict | list):
+            if depth > max_depth:
+                raise InvalidSyntax(
+                    f"request body nests deeper than {max_depth} levels"
+                )
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+            if isinstance(node, dict):
+                stack.extend((key, depth) for key in node)
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise InvalidSyntax("request body holds a NUL character (\\u0000)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidSyntax("request body holds an unpaired surrogate escape") from None

@@ -8,6 +8,7 @@ Query strings and `/.search` bodies carry the same parameters; both become a
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,10 @@ __all__ = ["LIST_RESPONSE", "SEARCH_REQUEST", "SearchRequest"]
 
 # Far past any real store, and small enough for every SQL engine's OFFSET.
 _MAX_START_INDEX = 2**31
+
+logger = logging.getLogger(__name__)
+
+_UNSORTABLE = frozenset({"members", "groups"})
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -93,12 +98,16 @@ class SearchRequest:
                 expr = parse_filter(self.filter, resolve)
             except FilterError as exc:
                 raise InvalidFilter(exc.detail) from None
+            logger.debug("filter.parsed resource=%s ast=%r", resource_type.name, expr)
         sort = None
         if self.sort_by is not None:
             try:
                 sort = SortSpec(parse_attr_path(self.sort_by, resolve), self.descending)
             except FilterError as exc:
                 raise InvalidValue(f"sortBy: {exc.detail}") from None
+            if sort.path.uri is None and sort.path.name in _UNSORTABLE:
+                # Memberships live beside the resource, and no store orders by them.
+                raise InvalidValue(f'sortBy "{self.sort_by}" is not supported')
         projection = self.projection(registry, resource_type)
         return Query(
             filter=expr,

@@ -20,7 +20,7 @@ USER = {
 
 @pytest.fixture
 def database(tmp_path: Path) -> str:
-    return str(tmp_path / "gateway.sqlite3")
+    return str(tmp_path / "var" / "gateway.sqlite3")
 
 
 @pytest.fixture

@@ -22,6 +22,9 @@ class TestParseJson:
             (b'{"a": Infinity}', "Infinity"),
             (b'{"a": "\xff"}', "UTF-8"),
             (b'{"a": ' + b"9" * 5000 + b"}", "not valid JSON"),
+            (b'{"a": "x\\u0000y"}', "NUL"),
+            (b'{"a\\u0000": 1}', "NUL"),
+            (b'{"a": ["\\ud800"]}', "surrogate"),
         ],
     )
     def test_malformed_body_is_invalid_syntax(self, raw: bytes, named: str) -> None:
