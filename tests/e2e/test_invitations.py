@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.backends import postgres_database
 from tests.e2e.server import Server, run_cli
 from tests.unit.plugins.webhook_server import webhook_server
 
@@ -167,3 +168,33 @@ def test_gateway_killed_mid_delivery_delivers_after_restart(
     assert len(keys) == 1
     assert [b["userId"] for b in bodies] == [user_id, user_id]
     assert [b["attempt"] for b in bodies] == [1, 2]
+
+
+@pytest.mark.postgres
+def test_two_gateways_on_one_postgres_deliver_each_invitation_once(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    with postgres_database() as url, webhook_server() as (receiver, hook):
+        env = {
+            "SCIM_GATEWAY_INVITATION_DELIVERER": "webhook",
+            "SCIM_GATEWAY_WEBHOOK_URL": hook,
+            "SCIM_GATEWAY_WEBHOOK_SECRET": "shared-secret",
+            "SCIM_GATEWAY_OUTBOX_POLL_SECONDS": "0.05",
+        }
+        gateways = [start(servers, tmp_path, url, env) for _ in range(2)]
+        user_ids = [
+            create_user(gateways[n % 2], f"user{n:03}@example.com") for n in range(200)
+        ]
+        wait_until(lambda: len(receiver.requests) >= 200)
+        for gateway in gateways:
+            gateway.stop()
+
+    keys = [r.headers["Idempotency-Key"] for r in receiver.requests]
+    invited = [json.loads(r.body)["userId"] for r in receiver.requests]
+    assert len(keys) == len(set(keys)) == 200
+    assert sorted(invited) == sorted(user_ids)
+    delivered_by = {
+        n: gateway.output().count("outbox.delivered")
+        for n, gateway in enumerate(gateways)
+    }
+    assert sum(delivered_by.values()) == 200
