@@ -305,3 +305,60 @@ def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     """The shared settings, changed by a test's `indirect` parameter if any."""
     changes = getattr(request, "param", {})
     return Settings(**{**settings.__dict__, **changes})
+
+
+class TestSearch:
+    async def test_filter_on_the_invitation_state_is_refused(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get(
+            "/Users", params={"filter": f'{INVITATION}:state eq "invited"'}
+        )
+
+        assert response.status_code == 400
+        assert response.json()["scimType"] == "invalidFilter"
+        assert "admin API" in response.json()["detail"]
+
+    async def test_sort_by_the_invitation_state_is_refused(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get("/Users", params={"sortBy": f"{INVITATION}:state"})
+
+        assert response.status_code == 400
+        assert response.json()["scimType"] == "invalidValue"
+
+
+class TestDiscovery:
+    async def test_schemas_list_the_extension_with_read_only_attributes(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get(f"/Schemas/{INVITATION}")
+
+        attributes = {a["name"]: a for a in response.json()["attributes"]}
+        assert response.status_code == 200
+        assert set(attributes) == {
+            "state",
+            "invitedAt",
+            "expiresAt",
+            "acceptedAt",
+            "confirmedAt",
+            "revokedAt",
+            "deliveryStatus",
+            "lastDeliveryError",
+        }
+        assert {a["mutability"] for a in attributes.values()} == {"readOnly"}
+        assert attributes["state"]["canonicalValues"] == [
+            "invited",
+            "accepted",
+            "confirmed",
+            "revoked",
+        ]
+
+    async def test_user_resource_type_names_the_extension(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get("/ResourceTypes/User")
+
+        assert {"schema": INVITATION, "required": False} in response.json()[
+            "schemaExtensions"
+        ]

@@ -1,4 +1,4 @@
-"""A third-party deliverer, pip-installed from docs/examples and found by entry point."""
+"""A third-party deliverer, pip-installed from docs/examples, found by entry point."""
 
 from __future__ import annotations
 
