@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from scim_gateway.backends.errors import BackendError
+from scim_gateway.backends.errors import BackendError, NotFoundError
 from scim_gateway.context import GatewayContext
 from scim_gateway.invitations import ACCEPT_PATH, AcceptRefused
 from scim_gateway.logs import note
@@ -110,6 +110,9 @@ class AcceptPage:
             record = await self.ctx.invitations.accept(token)
         except AcceptRefused as exc:
             return self._refused(exc)
+        except NotFoundError:
+            # The user was deleted between the link and the click.
+            return self._refused(AcceptRefused("unknown"))
         except BackendError:
             return _unavailable()
         logger.info(
