@@ -130,12 +130,15 @@ class TestLifespanWorker:
         recorder: RecordingDeliverer,
     ) -> None:
         user_ids: list[str] = []
+        # As an identity provider does: many requests at once, not all of them.
+        limiter = anyio.CapacityLimiter(20)
 
         async def provision(n: int) -> None:
-            user_id = await create_user(client, f"user{n:04}@example.com")
-            user_ids.append(user_id)
-            if n % 10 == 0:
-                await set_active(client, user_id, False)
+            async with limiter:
+                user_id = await create_user(client, f"user{n:04}@example.com")
+                user_ids.append(user_id)
+                if n % 10 == 0:
+                    await set_active(client, user_id, False)
 
         async with app.router.lifespan_context(app):
             async with anyio.create_task_group() as group:
