@@ -57,8 +57,11 @@ def wait_until(condition: Callable[[], bool], *, within: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def create_user(server: Server, user_name: str) -> str:
-    response = httpx.post(
+def create_user(
+    server: Server, user_name: str, *, http: httpx.Client | None = None
+) -> str:
+    post = http.post if http is not None else httpx.post
+    response = post(
         f"{server.base}/scim/v2/Users",
         json={
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
@@ -182,9 +185,11 @@ def test_two_gateways_on_one_postgres_deliver_each_invitation_once(
             "SCIM_GATEWAY_OUTBOX_POLL_SECONDS": "0.05",
         }
         gateways = [start(servers, tmp_path, url, env) for _ in range(2)]
-        user_ids = [
-            create_user(gateways[n % 2], f"user{n:03}@example.com") for n in range(200)
-        ]
+        with httpx.Client() as http:
+            user_ids = [
+                create_user(gateways[n % 2], f"user{n:03}@example.com", http=http)
+                for n in range(200)
+            ]
         wait_until(lambda: len(receiver.requests) >= 200)
         for gateway in gateways:
             gateway.stop()
