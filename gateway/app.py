@@ -10,7 +10,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -174,10 +174,14 @@ def _routes(context: GatewayContext) -> list[Route]:
         Route(f"{base}/Schemas", discovery.schemas),
         Route(f"{base}/Schemas/{{id:path}}", discovery.schema),
         Route(f"{base}/.search", resources.root_search, methods=["POST"]),
-        Route(f"{base}/Bulk", _not_implemented("bulk operations"), methods=["POST"]),
+        Route(
+            f"{base}/Bulk",
+            _not_implemented(context, "bulk operations"),
+            methods=["POST"],
+        ),
         Route(
             f"{base}/Me",
-            _not_implemented("/Me requests"),
+            _not_implemented(context, "/Me requests"),
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         ),
     ]
@@ -205,9 +209,11 @@ def _bind(handler: Handler, resource_type: str) -> Handler:
     return endpoint
 
 
-def _not_implemented(feature: str) -> Handler:
-    # RFC 7644 §3.7 and §3.11: an unsupported endpoint answers 501.
+def _not_implemented(context: GatewayContext, feature: str) -> Handler:
+    # RFC 7644 §3.7 and §3.11: an unsupported endpoint answers 501, to
+    # authenticated clients like every other endpoint.
     async def endpoint(request: Request) -> Response:
+        await context.authenticate_request(request)
         raise NotImplementedFeature(f"{feature} are not supported by this gateway")
 
     return endpoint
@@ -277,9 +283,14 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # Nobody is left to answer; this is the client's doing, not a bug.
+            logger.info("client_disconnected")
+            note(status="499")
+            return
         except Exception:
             rid = request_id.get()
-            logger.exception("internal_error request_id=%s", rid)
+            logger.exception("internal_error")
             if started:
                 raise
             response = error_response(InternalError(rid))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TextIO, TypeVar
+from typing import TypeVar
 
 from scim_gateway import __version__
 from scim_gateway.auth import DEFAULT_TENANT, generate_token, hash_token
@@ -42,9 +43,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return command(args, settings)
-    except BackendError as exc:
-        print(f"scim-gateway: the database failed: {exc}", file=sys.stderr)
+    except CommandError as exc:
+        print(f"scim-gateway: {exc}", file=sys.stderr)
         return 1
+
+
+class CommandError(Exception):
+    """A failure the operator can fix; printed as one line, no traceback."""
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_database(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--port", type=_port, help="port to listen on (default 8000)")
     serve.add_argument(
         "--token",
         help="a fixed bearer token instead of the stored ones (env SCIM_GATEWAY_TOKEN)",
@@ -76,7 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         "--public-url",
         help="the SCIM base URL as clients see it behind a proxy, for meta.location",
     )
-    serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="how much to log (default INFO)",
+    )
     serve.add_argument(
         "--invitation-deliverer",
         help="how invitations are sent: log (default), smtp, webhook or a plugin",
@@ -91,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser("token", help="manage bearer tokens")
+    token.set_defaults(run=_help_of(token))
     token_commands = token.add_subparsers(title="token commands", metavar="ACTION")
     for name, run, text in (
         ("issue", _token_issue, "print a new token; existing tokens stay valid"),
@@ -114,6 +131,16 @@ def _parser() -> argparse.ArgumentParser:
 
     add_invitation_commands(commands, _add_database)
     return parser
+
+
+def _help_of(
+    parser: argparse.ArgumentParser,
+) -> Callable[[argparse.Namespace, Settings], int]:
+    def show(args: argparse.Namespace, settings: Settings) -> int:
+        parser.print_help()
+        return 2
+
+    return show
 
 
 def _add_database(parser: argparse.ArgumentParser) -> None:
@@ -147,9 +174,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from scim_gateway.logs import configure_logging
 
     configure_logging(settings.log_level)
-    backend = backend_from_url(settings.database)
-    if settings.token is None and settings.database != "memory":
-        _print_first_token(backend, sys.stdout)
+    backend = _backend(settings)
+    _check_port_free(settings.host, settings.port)
+    if settings.database != "memory":
+        # Open once before serving: migrations run, and a database that cannot
+        # be reached is one clear line here rather than a failed start-up.
+        token = _with_store(
+            backend, _first_token if settings.token is None else _nothing
+        )
+        if token is not None:
+            print(
+                "A secret token was made for this gateway; it is shown only this once:"
+            )
+            print(f"Secret token:  {token}")
     elif settings.token is None:
         settings = replace(settings, token=generate_token())
         print(f"Secret token (memory backend, valid until exit): {settings.token}")
@@ -159,7 +196,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"SCIM base URL: {_public_base(settings)}")
     print(f"Invitations:   {settings.invitation_deliverer}", flush=True)
     try:
-        app = create_app(settings=settings, backend=backend_from_url(settings.database))
+        app = create_app(settings=settings, backend=_backend(settings))
     except (ValueError, LookupError) as exc:
         print(f"scim-gateway: {exc}", file=sys.stderr)
         return 2
@@ -191,28 +228,57 @@ def _public_base(settings: Settings) -> str:
     return f"http://{host}:{settings.port}{settings.base_path}"
 
 
-def _print_first_token(backend: Backend, out: TextIO) -> None:
-    async def ensure_token(store: CredentialStore) -> str | None:
-        if await store.list_tokens(DEFAULT_TENANT):
-            return None
-        token = generate_token()
-        await store.add_token(DEFAULT_TENANT, hash_token(token), label="first start")
-        return token
+async def _first_token(store: CredentialStore) -> str | None:
+    """A new token for the default tenant on the very first start, else None.
 
-    token = _with_store(backend, ensure_token)
-    if token is not None:
-        print(
-            "A secret token was made for this gateway; it is shown only this once:",
-            file=out,
-        )
-        print(f"Secret token:  {token}", file=out)
+    Once the default tenant exists, revoking all its tokens locks the gateway
+    until an operator issues one; a restart does not mint a new one.
+    """
+    if DEFAULT_TENANT in await store.list_tenants():
+        return None
+    token = generate_token()
+    await store.add_token(DEFAULT_TENANT, hash_token(token), label="first start")
+    return token
+
+
+async def _nothing(store: CredentialStore) -> None:
+    return None
+
+
+def _backend(settings: Settings) -> Backend:
+    try:
+        return backend_from_url(settings.database)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _token_store(settings: Settings, *, create: bool) -> Backend:
+    """The database token commands work on; it must be one that keeps them."""
+    if settings.database == "memory":
+        raise CommandError("the memory backend keeps no tokens; name a --database")
+    path = settings.database_path
+    if not create and path is not None and not path.exists():
+        raise CommandError(f"no database at {path}")
+    return _backend(settings)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {exc.strerror}"
+            ) from None
 
 
 def _with_store(
     backend: Backend, action: Callable[[CredentialStore], Awaitable[T]]
 ) -> T:
     if not isinstance(backend, CredentialStore):
-        raise SystemExit(f"scim-gateway: the {backend.name} backend stores no tokens")
+        raise CommandError(f"the {backend.name} backend stores no tokens")
     store = backend
 
     async def run() -> T:
@@ -222,7 +288,16 @@ def _with_store(
         finally:
             await backend.close()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except BackendError as exc:
+        raise CommandError(f"the database failed: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot open the database: {exc}") from None
+    except Exception as exc:
+        # A driver's own error (such as a database that does not exist):
+        # the operator needs its message, not its traceback.
+        raise CommandError(f"cannot open the database: {exc}") from None
 
 
 def _token_issue(args: argparse.Namespace, settings: Settings) -> int:
@@ -231,7 +306,7 @@ def _token_issue(args: argparse.Namespace, settings: Settings) -> int:
     async def issue(store: CredentialStore) -> None:
         await store.add_token(args.tenant, hash_token(token), label="issued")
 
-    _with_store(backend_from_url(settings.database), issue)
+    _with_store(_token_store(settings, create=True), issue)
     print(token)
     return 0
 
@@ -245,7 +320,7 @@ def _token_rotate(args: argparse.Namespace, settings: Settings) -> int:
         for record in old:
             await store.revoke_token(record.id)
 
-    _with_store(backend_from_url(settings.database), rotate)
+    _with_store(_token_store(settings, create=True), rotate)
     print(token)
     return 0
 
@@ -256,7 +331,7 @@ def _token_list(args: argparse.Namespace, settings: Settings) -> int:
             created = record.created.isoformat(timespec="seconds")
             print(f"{record.id}\t{record.tenant}\t{created}\t{record.label}")
 
-    _with_store(backend_from_url(settings.database), listing)
+    _with_store(_token_store(settings, create=False), listing)
     return 0
 
 
@@ -264,7 +339,7 @@ def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     async def revoke(store: CredentialStore) -> bool:
         return await store.revoke_token(args.token_id)
 
-    if not _with_store(backend_from_url(settings.database), revoke):
+    if not _with_store(_token_store(settings, create=False), revoke):
         print(f"scim-gateway: no active token with id {args.token_id}", file=sys.stderr)
         return 1
     print(f"revoked {args.token_id}")

@@ -57,6 +57,9 @@ class Settings:
     outbox_poll_seconds: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.token == "":
+            # `--token "$TOKEN"` with TOKEN unset means no fixed token.
+            object.__setattr__(self, "token", None)
         base = "/" + self.base_path.strip("/") if self.base_path.strip("/") else ""
         object.__setattr__(self, "base_path", base)
         if self.public_url is not None:

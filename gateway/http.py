@@ -111,10 +111,11 @@ def _check_content_type(content_type: str | None) -> None:
     if content_type is None:
         return
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type in _JSON_TYPES or media_type == "":
+    if media_type in _JSON_TYPES:
         return
+    shown = media_type if media_type.isascii() and media_type.isprintable() else "?"
     raise UnsupportedMediaType(
-        f'Content-Type "{media_type}" is not supported; send application/scim+json'
+        f'Content-Type "{shown[:64]}" is not supported; send application/scim+json'
     )
 
 

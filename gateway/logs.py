@@ -75,7 +75,8 @@ class RequestLogMiddleware:
         info: dict[str, str] = {}
         route_token = route_info.set(info)
         started = time.perf_counter()
-        status = 500
+        # Stays None when no answer was sent (the client hung up first).
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -98,7 +99,7 @@ class RequestLogMiddleware:
                     info.get("route", "-"),
                     info.get("resource", "-"),
                     info.get("id", "-"),
-                    status,
+                    status if status is not None else info.get("status", "-"),
                     info.get("scim_type", "-"),
                     elapsed_ms,
                 )
@@ -108,10 +109,27 @@ class RequestLogMiddleware:
 
 
 def note(**fields: str) -> None:
-    """Record route facts for the access line of the current request."""
+    """Record route facts for the access line of the current request.
+
+    Values come from the request (a resource id is whatever the path held), so
+    they are made safe for one log line: see `loggable`.
+    """
     info = route_info.get()
     if info is not None:
-        info.update(fields)
+        info.update((key, loggable(value)) for key, value in fields.items())
+
+
+def loggable(value: str, *, limit: int = 128) -> str:
+    """`value` with no character that could end or forge a log line.
+
+    Control characters, spaces and anything outside printable ASCII are
+    escaped as `\\xNN`/`\\uNNNN`, and long values are cut, so a crafted id
+    cannot split one access line into two.
+    """
+    if value.isascii() and value.isprintable() and " " not in value:
+        return value[:limit]
+    escaped = value.encode("unicode_escape").decode("ascii").replace(" ", "\\x20")
+    return escaped[:limit]
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -41,8 +41,5 @@ async def test_unexpected_error_is_500_with_request_id_and_no_traceback(
     assert "req-42" in body["detail"]
     assert "planted" not in response.text
     assert "/srv/secret" not in response.text
-    (record,) = [
-        r for r in caplog.records if r.getMessage().startswith("internal_error")
-    ]
+    (record,) = [r for r in caplog.records if r.getMessage() == "internal_error"]
     assert record.exc_info is not None
-    assert "request_id=req-42" in record.getMessage()

@@ -204,3 +204,109 @@ async def test_location_uses_public_url_when_configured(
     location = f"https://id.example.com/scim/v2/Users/{response.json()['id']}"
     assert response.headers["location"] == location
     assert response.json()["meta"]["location"] == location
+
+
+async def test_root_search_filters_on_an_attribute_only_users_have(
+    client: httpx.AsyncClient,
+) -> None:
+    await create_users(client, "root@example.com", "other@example.com")
+    group = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "G",
+    }
+    await client.post("/Groups", json=group)
+
+    response = await client.post(
+        "/.search",
+        json={"filter": 'userName eq "ROOT@example.com"', "sortBy": "userName"},
+    )
+    unknown = await client.post("/.search", json={"filter": 'nosuch eq "x"'})
+
+    assert response.status_code == 200
+    assert response.json()["totalResults"] == 1
+    assert unknown.status_code == 400
+    assert unknown.json()["scimType"] == "invalidFilter"
+
+
+@pytest.mark.parametrize("content_type", ["", ";;;==garbage", ";application/json"])
+async def test_empty_or_garbage_content_type_is_415(
+    client: httpx.AsyncClient, content_type: str
+) -> None:
+    response = await client.post(
+        "/Users",
+        content=b'{"userName": "a@example.com"}',
+        headers={"Content-Type": content_type},
+    )
+
+    assert response.status_code == 415
+
+
+async def test_entity_tag_lists_and_star(client: httpx.AsyncClient) -> None:
+    (user_id,) = await create_users(client, "a@example.com")
+    tag = (await client.get(f"/Users/{user_id}")).headers["etag"]
+
+    listed = await client.get(
+        f"/Users/{user_id}", headers={"If-None-Match": f'W/"999", {tag}'}
+    )
+    star = await client.get(f"/Users/{user_id}", headers={"If-None-Match": "*"})
+    deleted = await client.delete(
+        f"/Users/{user_id}", headers={"If-Match": f'W/"999", {tag}'}
+    )
+
+    assert (listed.status_code, star.status_code, deleted.status_code) == (
+        304,
+        304,
+        204,
+    )
+
+
+async def test_group_cannot_contain_itself(client: httpx.AsyncClient) -> None:
+    group = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "G",
+    }
+    group_id = (await client.post("/Groups", json=group)).json()["id"]
+
+    response = await client.patch(
+        f"/Groups/{group_id}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": group_id}]}
+            ],
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.json()["scimType"] == "invalidValue"
+
+
+async def test_created_user_shows_empty_groups_as_a_read_does(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post("/Users", json={"userName": "a@example.com"})
+    read = await client.get(f"/Users/{created.json()['id']}")
+
+    assert created.json()["groups"] == read.json()["groups"] == []
+    assert (
+        "groups" not in (await client.post("/Groups", json={"displayName": "G"})).json()
+    )
+
+
+@pytest.mark.parametrize("value", ["١٢", "1_0", "twelve"])
+async def test_start_index_takes_ascii_digits_only(
+    client: httpx.AsyncClient, value: str
+) -> None:
+    response = await client.get("/Users", params={"startIndex": value})
+
+    assert response.status_code == 400
+    assert response.json()["scimType"] == "invalidValue"
+
+
+async def test_me_and_bulk_ask_for_a_token_first(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    me = await anonymous_client.get("/Me")
+    bulk = await anonymous_client.post("/Bulk", json={})
+
+    assert (me.status_code, bulk.status_code) == (401, 401)

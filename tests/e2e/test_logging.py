@@ -79,3 +79,20 @@ async def test_request_id_is_returned_and_a_sane_incoming_one_kept(
     assert kept.headers["x-request-id"] == "abc-123"
     assert replaced.headers["x-request-id"] != "bad id\nwith lines"
     assert len(replaced.headers["x-request-id"]) == 32
+
+
+async def test_crafted_id_cannot_forge_a_log_line(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="scim_gateway")
+    forged = "abc%0A2026-12-04%20ERROR%20scim_gateway.app%20FORGED%0D%1B%5B31m%00"
+
+    response = await client.get(f"/Users/{forged}")
+
+    (line,) = [
+        r.getMessage() for r in caplog.records if r.name == "scim_gateway.access"
+    ]
+    assert response.status_code == 404
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    assert "\x00" not in line
+    assert "id=abc\\n2026-12-04\\x20ERROR" in line
