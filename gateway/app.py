@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import anyio
 from starlette.applications import Starlette
@@ -22,6 +23,7 @@ from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import Backend
 from scim_gateway.backends.credentials import CredentialStore
 from scim_gateway.backends.errors import BackendError
+from scim_gateway.changes import ChangeCallback, ChangeDispatchMiddleware
 from scim_gateway.config import Settings
 from scim_gateway.context import GatewayContext
 from scim_gateway.discovery import DiscoveryEndpoints
@@ -40,8 +42,9 @@ from scim_gateway.logs import RequestLogMiddleware, note, request_id
 from scim_gateway.plugins.base import Deliverer, DelivererConfig
 from scim_gateway.plugins.registry import load_deliverer
 from scim_gateway.plugins.templates import InvitationTemplates
+from scim_gateway.proxy import ProxyHeadersMiddleware, TrustedProxies
 
-__all__ = ["create_app", "load_configured_deliverer"]
+__all__ = ["create_app", "gateway_lifespan", "load_configured_deliverer"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +57,17 @@ def create_app(
     backend: Backend | None = None,
     tokens: Mapping[str, str] | str | None = None,
     authenticate: Authenticate | None = None,
+    base_url: str | None = None,
+    on_change: Iterable[ChangeCallback] = (),
     invitations: Deliverer | None = None,
 ) -> Starlette:
     """Build a gateway as an ASGI application.
 
-    Mount it anywhere; it opens its backend on the first request if no
-    lifespan ran, and `app.state.gateway.close()` releases it. Its lifespan
-    also runs the worker that delivers invitations; a host that mounts it
-    runs `app.state.gateway.run_outbox()` in its own lifespan instead
-    (docs/invitations.md).
+    Serve it on its own or mount it under any prefix of a host application.
+    A mounted app gets no lifespan of its own: it opens its backend on the
+    first request, and the host closes it with `gateway_lifespan` (or
+    `await app.state.gateway.close()`) at shutdown. The lifespan also runs
+    the worker that delivers invitations (docs/invitations.md).
 
     Args:
         settings: behaviour and limits; defaults read `SCIM_GATEWAY_*` variables.
@@ -71,6 +76,11 @@ def create_app(
             mapped to tenant ids. Only their SHA-256 digests are kept.
         authenticate: instead of tokens, an async callable that maps a request
             to a tenant id or raises a `ScimError` (such as `Unauthorized`).
+        base_url: the SCIM base URL as clients see it, for `meta.location`
+            and `Location` (it overrides `settings.public_url`). Without it,
+            the URL comes from the request, mount prefix included.
+        on_change: async callbacks that receive a `ChangeEvent` for every
+            change, after it is committed (more with `app.state.gateway.subscribe`).
         invitations: the deliverer of invitations; by default the one
             `settings.invitation_deliverer` names, loaded by name.
 
@@ -84,12 +94,15 @@ def create_app(
         LookupError: no deliverer has the configured name.
     """
     settings = settings or Settings.from_env()
+    if base_url is not None:
+        settings = replace(settings, public_url=base_url)
     backend = backend or backend_from_url(settings.database)
     _check_admin_token(settings, tokens)
     context = GatewayContext(
         settings=settings,
         backend=backend,
         authenticate=authenticate or _token_authenticator(tokens, settings, backend),
+        on_change=on_change,
         deliverer=invitations or load_configured_deliverer(settings),
     )
 
@@ -106,10 +119,7 @@ def create_app(
 
     app = Starlette(
         routes=_routes(context),
-        middleware=[
-            Middleware(RequestLogMiddleware),
-            Middleware(CatchAllMiddleware),
-        ],
+        middleware=_middleware(context),
         exception_handlers={
             ScimError: _scim_error_handler,
             HTTPException: _http_error_handler,
@@ -143,6 +153,37 @@ def _check_admin_token(
         raise ValueError("the admin token must differ from every SCIM token")
 
 
+@asynccontextmanager
+async def gateway_lifespan(app: Starlette) -> AsyncIterator[GatewayContext]:
+    """Run a gateway's start-up and shutdown inside a host's lifespan.
+
+    A host framework runs only its own lifespan, not those of mounted apps;
+    enter this in the host's lifespan so the backend opens at start-up and
+    closes at shutdown. It yields the gateway's `GatewayContext`.
+
+    Raises:
+        TypeError: `app` was not made by `create_app`.
+    """
+    context = getattr(app.state, "gateway", None)
+    if not isinstance(context, GatewayContext):
+        raise TypeError("gateway_lifespan takes an app made by create_app")
+    async with app.router.lifespan_context(app):
+        yield context
+
+
+def _middleware(context: GatewayContext) -> list[Middleware]:
+    middleware = [
+        Middleware(RequestLogMiddleware),
+        Middleware(ChangeDispatchMiddleware, feed=context.changes),
+        Middleware(CatchAllMiddleware),
+    ]
+    trusted = context.settings.forwarded_allow_ips
+    if trusted:
+        proxies = TrustedProxies(trusted)
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted=proxies))
+    return middleware
+
+
 def _token_authenticator(
     tokens: Mapping[str, str] | str | None, settings: Settings, backend: Backend
 ) -> Authenticate:
@@ -159,8 +200,6 @@ def _token_authenticator(
 
 def _routes(context: GatewayContext) -> list[Route]:
     base = context.settings.base_path
-    resources = ResourceEndpoints(context)
-    discovery = DiscoveryEndpoints(context)
     accept = AcceptPage(context)
     routes = [
         Route("/healthz", _healthz, methods=["GET"]),
@@ -168,6 +207,19 @@ def _routes(context: GatewayContext) -> list[Route]:
         Route(ACCEPT_PATH, accept.show, methods=["GET"]),
         Route(ACCEPT_PATH, accept.accept, methods=["POST"]),
         *AdminEndpoints(context).routes(),
+        *_scim_routes(context, base),
+    ]
+    if context.settings.tenant_in_path:
+        # After the plain routes, so /Users/{id} never reads as a tenant's path;
+        # tenant ids that name an endpoint are refused (scim_gateway.tenants).
+        routes += _scim_routes(context, base + "/{tenant}")
+    return routes
+
+
+def _scim_routes(context: GatewayContext, base: str) -> list[Route]:
+    resources = ResourceEndpoints(context)
+    discovery = DiscoveryEndpoints(context)
+    routes = [
         Route(f"{base}/ServiceProviderConfig", discovery.service_provider_config),
         Route(f"{base}/ResourceTypes", discovery.resource_types),
         Route(f"{base}/ResourceTypes/{{name}}", discovery.resource_type),

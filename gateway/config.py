@@ -8,11 +8,13 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from scim_gateway.backends import sqlite_path
+from scim_gateway.proxy import TrustedProxies
 
 __all__ = ["DEFAULT_DATABASE", "ENV_PREFIX", "Settings", "deliverer_options"]
 
 ENV_PREFIX = "SCIM_GATEWAY_"
 DEFAULT_DATABASE = "var/scim-gateway.sqlite3"
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Settings:
     token: str | None = field(default=None, repr=False)
     base_path: str = "/scim/v2"
     public_url: str | None = None
+    forwarded_allow_ips: str | None = None
+    tenant_in_path: bool = False
     default_page_size: int = 100
     max_page_size: int = 1000
     max_body_bytes: int = 1_048_576
@@ -39,6 +43,7 @@ class Settings:
     max_value_length: int = 65_536
     group_patch_returns_resource: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"
     log_bodies: bool = False
     # Invitations (docs/invitations.md).
     invitation_deliverer: str = "log"
@@ -64,6 +69,10 @@ class Settings:
         object.__setattr__(self, "base_path", base)
         if self.public_url is not None:
             object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+        if self.forwarded_allow_ips:
+            TrustedProxies(self.forwarded_allow_ips)  # refuse a malformed list now
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}")
         if self.delivery_max_attempts < 1:
             raise ValueError(f"{ENV_PREFIX}DELIVERY_MAX_ATTEMPTS must be at least 1")
         if self.delivery_timeout_seconds <= 0 or self.outbox_poll_seconds <= 0:

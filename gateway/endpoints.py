@@ -91,7 +91,7 @@ class ResourceEndpoints:
             self.ctx.registry, resource_type
         )
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 stored = await tx.create(resource_type.name, normalized.document)
                 await self.ctx.invitations.user_created(
                     tx, stored, self.ctx.accept_url(request)
@@ -125,7 +125,7 @@ class ResourceEndpoints:
         )
         expected = self._expected_version(request)
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 current = await tx.get(resource_type.name, resource_id)
                 _check_version(expected, current)
                 normalized = normalize_resource(
@@ -166,7 +166,7 @@ class ResourceEndpoints:
         projection = search.projection(self.ctx.registry, resource_type)
         expected = self._expected_version(request)
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 await self._apply_patch(
                     tx,
                     resource_type,
@@ -254,7 +254,7 @@ class ResourceEndpoints:
         resource_id = self._id(request)
         expected = self._expected_version(request)
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 version = None
                 if expected is not None:
                     current = await tx.get(resource_type.name, resource_id)

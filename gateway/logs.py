@@ -8,15 +8,23 @@ configures output, an embedding host keeps its own.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import uuid
 from contextvars import ContextVar
+from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ContextFilter", "RequestLogMiddleware", "configure_logging", "request_id"]
+__all__ = [
+    "ContextFilter",
+    "JsonFormatter",
+    "RequestLogMiddleware",
+    "configure_logging",
+    "request_id",
+]
 
 access_log = logging.getLogger("scim_gateway.access")
 
@@ -27,6 +35,7 @@ route_info: ContextVar[dict[str, str] | None] = ContextVar(
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_FIELD = re.compile(r"(\w+)=(\S*)")
 
 
 class ContextFilter(logging.Filter):
@@ -38,12 +47,18 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr as `time level logger event key=value`; for the CLI only."""
+def configure_logging(level: str, *, as_json: bool = False) -> None:
+    """Log to stderr, one line per record; for the CLI only.
+
+    Text lines read `time level logger event key=value ...`; each line is one
+    JSON object (`JsonFormatter`) with `as_json`.
+    """
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
     handler.setFormatter(
-        logging.Formatter(
+        JsonFormatter()
+        if as_json
+        else logging.Formatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s "
             "request_id=%(request_id)s tenant=%(tenant)s"
         )
@@ -51,6 +66,33 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, event and its fields.
+
+    A message `request method=GET status=200` becomes `"event": "request"`,
+    `"method": "GET"`, `"status": "200"`; the request id and tenant come from
+    `ContextFilter`, a traceback as `exception`.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        event, _, rest = record.getMessage().partition(" ")
+        entry: dict[str, str] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": event,
+        }
+        for name, value in _FIELD.findall(rest):
+            entry.setdefault(name, value)
+        for name in ("request_id", "tenant"):
+            entry.setdefault(name, str(getattr(record, name, "-")))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 class RequestLogMiddleware:
