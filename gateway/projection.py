@@ -136,6 +136,19 @@ class Projection:
             kept_value = self._project(None, found[1], value)
             if kept_value is not _DROP:
                 result[key] = kept_value
+        return self._schemas_present(result)
+
+    def _schemas_present(self, result: dict[str, Any]) -> dict[str, Any]:
+        # RFC 7643 §3: `schemas` names the schemas of the attributes present,
+        # so an extension left out of the response leaves the list too.
+        schemas = result.get("schemas")
+        if not isinstance(schemas, list):
+            return result
+        result["schemas"] = [
+            uri
+            for uri in schemas
+            if self.resource_type.extension(uri) is None or uri in result
+        ]
         return result
 
     def _project_extension(

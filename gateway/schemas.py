@@ -345,13 +345,16 @@ def _read_only(name: str, kind: AttrType, description: str, **kwargs: Any) -> At
         name,
         kind,
         mutability=Mutability.READ_ONLY,
+        returned=Returned.REQUEST,
         description=description,
         **kwargs,
     )
 
 
 # Filled in by the gateway from the user's invitation (gateway/invitations.py);
-# clients read it and cannot write it.
+# clients read it and cannot write it. It is returned only when asked for
+# (`attributes=<this URN>`), so that clients with strict models of User, which
+# refuse keys they do not know, keep working.
 INVITATION_USER_SCHEMA = Schema(
     id=INVITATION_USER,
     name="Invitation",

@@ -18,8 +18,8 @@ TOKEN = "conformance-token-0123456789"
 PASSING = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE, Status.SKIPPED}
 
 # scim2-tester PATCHes every extension as a whole, as if it were writable; the
-# invitation extension holds read-only attributes only, which the gateway
-# fills in whatever a client sends, so those three checks cannot hold for it.
+# invitation extension holds read-only attributes only, returned on request,
+# so the gateway neither keeps what the PATCH sends nor echoes it back.
 READ_ONLY_EXTENSION = "urn:scim-gateway:schemas:extension:invitation:1.0:User"
 
 

@@ -78,6 +78,7 @@ def create_user(
 def invitation(server: Server, user_id: str) -> dict[str, str]:
     response = httpx.get(
         f"{server.base}/scim/v2/Users/{user_id}",
+        params={"attributes": INVITATION},
         headers={"Authorization": f"Bearer {TOKEN}"},
     )
     state: dict[str, str] = response.json()[INVITATION]

@@ -92,7 +92,8 @@ async def create_user(client: httpx.AsyncClient, user_name: str, **extra: Any) -
 
 
 async def invitation_of(client: httpx.AsyncClient, user_id: str) -> dict[str, Any]:
-    response = await client.get(f"/Users/{user_id}")
+    # The extension is returned only when asked for (returned: request).
+    response = await client.get(f"/Users/{user_id}", params={"attributes": INVITATION})
     extension: dict[str, Any] = response.json().get(INVITATION, {})
     return extension
 
