@@ -311,7 +311,7 @@ class ResourceEndpoints:
                     _shifted(query, total, size - len(resources)),
                 )
                 extensions = await self.ctx.invitations.extensions_of(
-                    tenant, page.resources
+                    tenant, page.resources, projection
                 )
                 resources.extend(
                     projection.apply(
@@ -344,7 +344,9 @@ class ResourceEndpoints:
     ) -> ScimResponse:
         base_url = self.ctx.base_url(request)
         with translate_backend_errors():
-            extensions = await self.ctx.invitations.extensions_of(tenant, [stored])
+            extensions = await self.ctx.invitations.extensions_of(
+                tenant, [stored], projection
+            )
         document = projection.apply(
             render_resource(
                 stored,

@@ -33,6 +33,7 @@ from scim_gateway.backends.invitations import (
 )
 from scim_gateway.config import Settings
 from scim_gateway.errors import Conflict, NotFound
+from scim_gateway.projection import Projection
 from scim_gateway.schemas import INVITATION_USER
 
 __all__ = [
@@ -266,13 +267,19 @@ class Invitations:
         return await self.backend.list_invitations(tenant, states=OPEN)
 
     async def extensions_of(
-        self, tenant: str, resources: Sequence[StoredResource]
+        self,
+        tenant: str,
+        resources: Sequence[StoredResource],
+        projection: Projection,
     ) -> dict[str, dict[str, dict[str, Any]]]:
         """The invitation extension of the users among `resources`, by user id.
 
         Each value maps the extension's URN to its attributes, as
-        `render_resource` takes them.
+        `render_resource` takes them. Empty, without a read, unless the
+        request asks for the extension (its attributes are `returned: request`).
         """
+        if not any(path.uri == INVITATION_USER for path in projection.attributes):
+            return {}
         users = [r.id for r in resources if r.resource_type == USER]
         if not users:
             return {}
