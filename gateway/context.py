@@ -29,10 +29,13 @@ from scim_gateway.errors import (
     Unavailable,
     Uniqueness,
 )
+from scim_gateway.invitations import ACCEPT_PATH, InvitationPolicy, Invitations
 from scim_gateway.logs import tenant_id
+from scim_gateway.outbox import OutboxWorker, RetryPolicy
+from scim_gateway.plugins.base import Deliverer
 from scim_gateway.schemas import SchemaRegistry
 
-__all__ = ["GatewayContext", "translate_backend_errors"]
+__all__ = ["GatewayContext", "accept_url_for", "translate_backend_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class GatewayContext:
         settings: Settings,
         backend: Backend,
         authenticate: Authenticate,
+        deliverer: Deliverer,
         registry: SchemaRegistry | None = None,
         on_change: Iterable[ChangeCallback] = (),
     ) -> None:
@@ -60,6 +64,18 @@ class GatewayContext:
         self.registry = registry or SchemaRegistry()
         self.changes = ChangeFeed(on_change)
         self.limits = Limits(max_string_length=settings.max_value_length)
+        self.outbox = OutboxWorker(
+            backend,
+            deliverer,
+            organization=settings.organization,
+            retry=RetryPolicy.from_settings(settings),
+            poll=settings.outbox_poll_seconds,
+        )
+        self.invitations = Invitations(
+            backend,
+            InvitationPolicy.from_settings(settings),
+            on_enqueue=self.outbox.notify,
+        )
         self._opened = False
         self._open_lock = anyio.Lock()
 
@@ -119,8 +135,18 @@ class GatewayContext:
         """Close the backend if this gateway opened it (its lifespan or a request)."""
         if not self._opened:
             return
+        await self.outbox.deliverer.aclose()
         await self.backend.close()
         self._opened = False
+
+    async def run_outbox(self) -> None:
+        """Open the backend, then deliver invitations until cancelled.
+
+        The app's lifespan runs this; a host that mounts the gateway (and so
+        runs no lifespan of its) starts it in a task of its own lifespan.
+        """
+        await self.ensure_open()
+        await self.outbox.run()
 
     def base_url(self, request: Request) -> str:
         """The public URL of the SCIM base path, for `meta.location` and Location.
@@ -139,6 +165,28 @@ class GatewayContext:
         url = request.url
         root = str(request.scope.get("root_path", "")).rstrip("/")
         return f"{url.scheme}://{url.netloc}{root}{self.settings.base_path}{suffix}"
+
+    def accept_url(self, request: Request | None = None) -> str:
+        """The public URL of the accept page, which invitation links point at.
+
+        `--accept-url` wins; then `--public-url` with the SCIM base path
+        replaced; then the request's own root (mount prefix included).
+        """
+        return accept_url_for(self.settings, request)
+
+
+def accept_url_for(settings: Settings, request: Request | None) -> str:
+    """The accept page's URL under `settings`, or under the request's root."""
+    if settings.accept_url is not None:
+        return settings.accept_url
+    if settings.public_url is not None:
+        root = settings.public_url.removesuffix(settings.base_path)
+    elif request is not None:
+        root = str(request.base_url).rstrip("/")
+    else:
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        root = f"http://{host}:{settings.port}"
+    return root + ACCEPT_PATH
 
 
 @contextmanager

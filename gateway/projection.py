@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,15 +28,25 @@ def format_datetime(moment: datetime) -> str:
 
 
 def render_resource(
-    stored: StoredResource, resource_type: ResourceType, *, base_url: str
+    stored: StoredResource,
+    resource_type: ResourceType,
+    *,
+    base_url: str,
+    extensions: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The full SCIM document of a stored resource, as a client reads it."""
+    """The full SCIM document of a stored resource, as a client reads it.
+
+    `extensions` adds read-only extension objects the gateway keeps outside
+    the document (the invitation of a user), by schema URN.
+    """
     location = f"{base_url}{resource_type.endpoint}/{stored.id}"
+    extra = extensions or {}
     document: dict[str, Any] = {
-        "schemas": _schemas(stored, resource_type),
+        "schemas": _schemas(stored, resource_type, extra),
         "id": stored.id,
     }
     document.update((k, v) for k, v in stored.document.items() if k != "schemas")
+    document.update(extra)
     if stored.members is not None:
         document["members"] = [
             {
@@ -67,10 +77,16 @@ def render_resource(
     return document
 
 
-def _schemas(stored: StoredResource, resource_type: ResourceType) -> list[str]:
+def _schemas(
+    stored: StoredResource,
+    resource_type: ResourceType,
+    extra: Mapping[str, dict[str, Any]],
+) -> list[str]:
     schemas = [resource_type.schema.id]
     schemas.extend(
-        ext.id for ext in resource_type.extensions if ext.id in stored.document
+        ext.id
+        for ext in resource_type.extensions
+        if ext.id in stored.document or ext.id in extra
     )
     return schemas
 
@@ -120,6 +136,19 @@ class Projection:
             kept_value = self._project(None, found[1], value)
             if kept_value is not _DROP:
                 result[key] = kept_value
+        return self._schemas_present(result)
+
+    def _schemas_present(self, result: dict[str, Any]) -> dict[str, Any]:
+        # RFC 7643 §3: `schemas` names the schemas of the attributes present,
+        # so an extension left out of the response leaves the list too.
+        schemas = result.get("schemas")
+        if not isinstance(schemas, list):
+            return result
+        result["schemas"] = [
+            uri
+            for uri in schemas
+            if self.resource_type.extension(uri) is None or uri in result
+        ]
         return result
 
     def _project_extension(
