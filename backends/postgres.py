@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +26,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from scim_gateway.backends import postgres_credentials as credentials
+from scim_gateway.backends import postgres_invitations as invitations
 from scim_gateway.backends.base import (
     GROUP,
     USER,
@@ -43,6 +45,12 @@ from scim_gateway.backends.errors import (
     NotFoundError,
     UnavailableError,
     VersionMismatchError,
+)
+from scim_gateway.backends.invitations import (
+    InvitationRecord,
+    InvitationState,
+    OutboxEntry,
+    OutboxMessage,
 )
 from scim_gateway.backends.postgres_migrations import migrate, quote_ident
 from scim_gateway.backends.postgres_query import count_sql, page_sql
@@ -90,6 +98,10 @@ class PostgresBackend(Backend, CredentialStore):
         connect_timeout: seconds to wait for a new connection.
         acquire_timeout: seconds a request waits for a free pool connection
             before `UnavailableError`.
+        command_timeout: seconds one statement may take before
+            `UnavailableError`; it bounds the wait on a server that stopped
+            answering without closing its connections (a frozen host, a cut
+            network). None waits forever. Migrations are exempt.
     """
 
     name = "postgres"
@@ -103,6 +115,7 @@ class PostgresBackend(Backend, CredentialStore):
         max_pool_size: int = 10,
         connect_timeout: float = 5.0,
         acquire_timeout: float = 30.0,
+        command_timeout: float | None = 10.0,
     ) -> None:
         self._dsn, schema_in_dsn = _split_schema(dsn)
         self._schema = schema if schema is not None else schema_in_dsn
@@ -110,6 +123,7 @@ class PostgresBackend(Backend, CredentialStore):
         self._max_pool_size = max_pool_size
         self._connect_timeout = connect_timeout
         self._acquire_timeout = acquire_timeout
+        self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._is_closed = False
@@ -150,7 +164,8 @@ class PostgresBackend(Backend, CredentialStore):
                 await transaction.start()
             try:
                 yield PostgresTransaction(connection, tenant)
-            except BaseException:
+            except BaseException as exc:
+                _drop_if_unanswered(connection, exc)
                 await _rollback_quietly(transaction)
                 raise
             with connection_errors():
@@ -201,6 +216,43 @@ class PostgresBackend(Backend, CredentialStore):
     async def delete_tenant(self, tenant: str) -> bool:
         return await self._run(lambda c: credentials.delete_tenant(c, tenant))
 
+    async def get_invitations(
+        self, tenant: str, user_ids: Sequence[str]
+    ) -> dict[str, InvitationRecord]:
+        return await self._run(
+            lambda c: invitations.get_invitations(c, tenant, user_ids)
+        )
+
+    async def list_invitations(
+        self, tenant: str, *, states: Collection[InvitationState] | None = None
+    ) -> list[InvitationRecord]:
+        return await self._run(
+            lambda c: invitations.list_invitations(c, tenant, states)
+        )
+
+    async def find_invitation(self, token_digest: str) -> InvitationRecord | None:
+        return await self._run(lambda c: invitations.find_invitation(c, token_digest))
+
+    async def claim_outbox(self, *, limit: int, lease: float) -> list[OutboxEntry]:
+        return await self._run(lambda c: invitations.claim_outbox(c, limit, lease))
+
+    async def complete_outbox(self, entry: OutboxEntry) -> bool:
+        return await self._run(
+            lambda c: invitations.finish_outbox(c, entry, None, None)
+        )
+
+    async def retry_outbox(
+        self, entry: OutboxEntry, error: str, *, retry_at: datetime
+    ) -> bool:
+        return await self._run(
+            lambda c: invitations.finish_outbox(c, entry, error, retry_at)
+        )
+
+    async def fail_outbox(self, entry: OutboxEntry, error: str) -> bool:
+        return await self._run(
+            lambda c: invitations.finish_outbox(c, entry, error, None)
+        )
+
     async def _run(self, action: Callable[[Connection], Awaitable[T]]) -> T:
         async with self._connection() as connection:
             with connection_errors():
@@ -213,6 +265,9 @@ class PostgresBackend(Backend, CredentialStore):
             connection = await pool.acquire(timeout=self._acquire_timeout)
         try:
             yield connection
+        except BaseException as exc:
+            _drop_if_unanswered(connection, exc)
+            raise
         finally:
             await _release_quietly(pool, connection)
 
@@ -227,27 +282,54 @@ class PostgresBackend(Backend, CredentialStore):
         return self._pool
 
     async def _create_pool(self) -> asyncpg.Pool:
-        settings = {"application_name": "scim-gateway"}
-        if self._schema is not None:
-            settings["search_path"] = quote_ident(self._schema)
+        await self._migrate()
         with connection_errors():
-            pool = await asyncpg.create_pool(
+            return await asyncpg.create_pool(
                 self._dsn,
                 min_size=self._min_pool_size,
                 max_size=self._max_pool_size,
                 init=init_connection,
-                server_settings=settings,
+                server_settings=self._server_settings(),
+                timeout=self._connect_timeout,
+                command_timeout=self._command_timeout,
+            )
+
+    async def _migrate(self) -> None:
+        # A connection of its own, without the pool's command timeout: a
+        # migration may index a large table, and a process waits on the
+        # advisory lock while another one migrates.
+        with connection_errors():
+            connection = await asyncpg.connect(
+                self._dsn,
+                server_settings=self._server_settings(),
                 timeout=self._connect_timeout,
             )
         try:
             with connection_errors():
-                async with pool.acquire() as connection:
-                    applied = await migrate(connection, schema=self._schema)
+                applied = await migrate(connection, schema=self._schema)
         except BaseException:
-            pool.terminate()
+            connection.terminate()
             raise
+        with connection_errors():
+            await connection.close(timeout=self._connect_timeout)
         logger.info("postgres.open migrations_applied=%s", applied or "none")
-        return pool
+
+    def _server_settings(self) -> dict[str, str]:
+        settings = {"application_name": "scim-gateway"}
+        if self._schema is not None:
+            settings["search_path"] = quote_ident(self._schema)
+        return settings
+
+
+def _drop_if_unanswered(connection: Connection, exc: BaseException) -> None:
+    """Close a connection whose statement outlived `command_timeout`.
+
+    The server may be gone without closing the socket (a frozen host, a cut
+    network); asyncpg would wait as long again for it to acknowledge the cancel
+    before a rollback or a release could run.
+    """
+    if isinstance(exc, UnavailableError) and isinstance(exc.__cause__, TimeoutError):
+        connection.terminate()
 
 
 async def _release_quietly(pool: asyncpg.Pool, connection: PoolConnectionProxy) -> None:
@@ -357,6 +439,22 @@ class PostgresTransaction(Transaction):
 
     async def replace_members(self, group_id: str, member_ids: Sequence[str]) -> None:
         await self._change_members("replace", group_id, member_ids)
+
+    async def get_invitation(self, user_id: str) -> InvitationRecord | None:
+        with connection_errors():
+            return await invitations.get_invitation(
+                self._connection, self.tenant, user_id, lock=True
+            )
+
+    async def put_invitation(self, record: InvitationRecord) -> None:
+        if record.tenant != self.tenant:
+            raise ValueError("an invitation is written in its own tenant")
+        with connection_errors():
+            await invitations.put_invitation(self._connection, record)
+
+    async def enqueue(self, message: OutboxMessage) -> None:
+        with connection_errors():
+            await invitations.enqueue(self._connection, self.tenant, message)
 
     async def _change_members(
         self, operation: str, group_id: str, member_ids: Sequence[str]

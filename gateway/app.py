@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -14,11 +16,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scim_gateway.accept import AcceptPage
+from scim_gateway.admin import AdminEndpoints
 from scim_gateway.auth import DEFAULT_TENANT, Authenticate, StaticTokens, StoredTokens
 from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import Backend
 from scim_gateway.backends.credentials import CredentialStore
 from scim_gateway.backends.errors import BackendError
+from scim_gateway.changes import ChangeCallback, ChangeDispatchMiddleware
 from scim_gateway.config import Settings
 from scim_gateway.context import GatewayContext
 from scim_gateway.discovery import DiscoveryEndpoints
@@ -32,9 +37,14 @@ from scim_gateway.errors import (
     ScimError,
 )
 from scim_gateway.http import check_accept, error_response
+from scim_gateway.invitations import ACCEPT_PATH
 from scim_gateway.logs import RequestLogMiddleware, note, request_id
+from scim_gateway.plugins.base import Deliverer, DelivererConfig
+from scim_gateway.plugins.registry import load_deliverer
+from scim_gateway.plugins.templates import InvitationTemplates
+from scim_gateway.proxy import ProxyHeadersMiddleware, TrustedProxies
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "gateway_lifespan", "load_configured_deliverer"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +57,17 @@ def create_app(
     backend: Backend | None = None,
     tokens: Mapping[str, str] | str | None = None,
     authenticate: Authenticate | None = None,
+    base_url: str | None = None,
+    on_change: Iterable[ChangeCallback] = (),
+    invitations: Deliverer | None = None,
 ) -> Starlette:
     """Build a gateway as an ASGI application.
 
-    Mount it anywhere; it opens its backend on the first request if no
-    lifespan ran, and `app.state.gateway.close()` releases it.
+    Serve it on its own or mount it under any prefix of a host application.
+    A mounted app gets no lifespan of its own: it opens its backend on the
+    first request, and the host closes it with `gateway_lifespan` (or
+    `await app.state.gateway.close()`) at shutdown. The lifespan also runs
+    the worker that delivers invitations (docs/invitations.md).
 
     Args:
         settings: behaviour and limits; defaults read `SCIM_GATEWAY_*` variables.
@@ -60,35 +76,52 @@ def create_app(
             mapped to tenant ids. Only their SHA-256 digests are kept.
         authenticate: instead of tokens, an async callable that maps a request
             to a tenant id or raises a `ScimError` (such as `Unauthorized`).
+        base_url: the SCIM base URL as clients see it, for `meta.location`
+            and `Location` (it overrides `settings.public_url`). Without it,
+            the URL comes from the request, mount prefix included.
+        on_change: async callbacks that receive a `ChangeEvent` for every
+            change, after it is committed (more with `app.state.gateway.subscribe`).
+        invitations: the deliverer of invitations; by default the one
+            `settings.invitation_deliverer` names, loaded by name.
 
     Without `tokens`, `authenticate` or `settings.token`, tokens are those
     stored in the backend (`scim-gateway token issue|rotate`).
 
     Raises:
-        ValueError: no way to authenticate is given and the backend stores none.
+        ValueError: no way to authenticate is given and the backend stores none;
+            the admin token is weak or equal to a SCIM token; the deliverer's
+            options or templates are wrong.
+        LookupError: no deliverer has the configured name.
     """
     settings = settings or Settings.from_env()
-    backend = backend or backend_from_url(settings.database)
+    if base_url is not None:
+        settings = replace(settings, public_url=base_url)
+    backend = backend or backend_from_url(
+        settings.database, pool_size=settings.pool_size
+    )
+    _check_admin_token(settings, tokens)
     context = GatewayContext(
         settings=settings,
         backend=backend,
         authenticate=authenticate or _token_authenticator(tokens, settings, backend),
+        on_change=on_change,
+        deliverer=invitations or load_configured_deliverer(settings),
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await context.ensure_open()
         try:
-            yield
+            async with anyio.create_task_group() as group:
+                group.start_soon(context.run_outbox)
+                yield
+                group.cancel_scope.cancel()
         finally:
             await context.close()
 
     app = Starlette(
         routes=_routes(context),
-        middleware=[
-            Middleware(RequestLogMiddleware),
-            Middleware(CatchAllMiddleware),
-        ],
+        middleware=_middleware(context),
         exception_handlers={
             ScimError: _scim_error_handler,
             HTTPException: _http_error_handler,
@@ -97,6 +130,60 @@ def create_app(
     )
     app.state.gateway = context
     return app
+
+
+def load_configured_deliverer(settings: Settings) -> Deliverer:
+    """The deliverer `settings.invitation_deliverer` names, with its templates."""
+    folder = settings.invitation_templates
+    templates = (
+        InvitationTemplates.from_directory(folder) if folder else InvitationTemplates()
+    )
+    config = DelivererConfig(templates=templates, options=settings.deliverer_options)
+    return load_deliverer(settings.invitation_deliverer, config)
+
+
+def _check_admin_token(
+    settings: Settings, tokens: Mapping[str, str] | str | None
+) -> None:
+    admin = settings.admin_token
+    if admin is None:
+        return
+    if len(admin) < 16:
+        raise ValueError("the admin token must be at least 16 characters long")
+    scim_tokens = {tokens} if isinstance(tokens, str) else set(tokens or {})
+    if admin == settings.token or admin in scim_tokens:
+        raise ValueError("the admin token must differ from every SCIM token")
+
+
+@asynccontextmanager
+async def gateway_lifespan(app: Starlette) -> AsyncIterator[GatewayContext]:
+    """Run a gateway's start-up and shutdown inside a host's lifespan.
+
+    A host framework runs only its own lifespan, not those of mounted apps;
+    enter this in the host's lifespan so the backend opens at start-up and
+    closes at shutdown. It yields the gateway's `GatewayContext`.
+
+    Raises:
+        TypeError: `app` was not made by `create_app`.
+    """
+    context = getattr(app.state, "gateway", None)
+    if not isinstance(context, GatewayContext):
+        raise TypeError("gateway_lifespan takes an app made by create_app")
+    async with app.router.lifespan_context(app):
+        yield context
+
+
+def _middleware(context: GatewayContext) -> list[Middleware]:
+    middleware = [
+        Middleware(RequestLogMiddleware),
+        Middleware(ChangeDispatchMiddleware, feed=context.changes),
+        Middleware(CatchAllMiddleware),
+    ]
+    trusted = context.settings.forwarded_allow_ips
+    if trusted:
+        proxies = TrustedProxies(trusted)
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted=proxies))
+    return middleware
 
 
 def _token_authenticator(
@@ -115,25 +202,26 @@ def _token_authenticator(
 
 def _routes(context: GatewayContext) -> list[Route]:
     base = context.settings.base_path
-    resources = ResourceEndpoints(context)
-    discovery = DiscoveryEndpoints(context)
-    # The resource routes come first: Starlette tries routes in order, and
-    # nearly every request is for one of them.
-    routes: list[Route] = []
-    for resource_type in context.registry.resource_types.values():
-        name, path = resource_type.name, base + resource_type.endpoint
-        routes += [
-            Route(f"{path}/.search", _bind(resources.search, name), methods=["POST"]),
-            Route(path, _bind(resources.list_resources, name), methods=["GET"]),
-            Route(path, _bind(resources.create, name), methods=["POST"]),
-            Route(f"{path}/{{id}}", _bind(resources.get, name), methods=["GET"]),
-            Route(f"{path}/{{id}}", _bind(resources.replace, name), methods=["PUT"]),
-            Route(f"{path}/{{id}}", _bind(resources.patch, name), methods=["PATCH"]),
-            Route(f"{path}/{{id}}", _bind(resources.delete, name), methods=["DELETE"]),
-        ]
-    return routes + [
+    accept = AcceptPage(context)
+    routes = [
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz(context), methods=["GET"]),
+        Route(ACCEPT_PATH, accept.show, methods=["GET"]),
+        Route(ACCEPT_PATH, accept.accept, methods=["POST"]),
+        *AdminEndpoints(context).routes(),
+        *_scim_routes(context, base),
+    ]
+    if context.settings.tenant_in_path:
+        # After the plain routes, so /Users/{id} never reads as a tenant's path;
+        # tenant ids that name an endpoint are refused (scim_gateway.tenants).
+        routes += _scim_routes(context, base + "/{tenant}")
+    return routes
+
+
+def _scim_routes(context: GatewayContext, base: str) -> list[Route]:
+    resources = ResourceEndpoints(context)
+    discovery = DiscoveryEndpoints(context)
+    routes = [
         Route(f"{base}/ServiceProviderConfig", discovery.service_provider_config),
         Route(f"{base}/ResourceTypes", discovery.resource_types),
         Route(f"{base}/ResourceTypes/{{name}}", discovery.resource_type),
@@ -151,6 +239,18 @@ def _routes(context: GatewayContext) -> list[Route]:
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         ),
     ]
+    for resource_type in context.registry.resource_types.values():
+        name, path = resource_type.name, base + resource_type.endpoint
+        routes += [
+            Route(f"{path}/.search", _bind(resources.search, name), methods=["POST"]),
+            Route(path, _bind(resources.list_resources, name), methods=["GET"]),
+            Route(path, _bind(resources.create, name), methods=["POST"]),
+            Route(f"{path}/{{id}}", _bind(resources.get, name), methods=["GET"]),
+            Route(f"{path}/{{id}}", _bind(resources.replace, name), methods=["PUT"]),
+            Route(f"{path}/{{id}}", _bind(resources.patch, name), methods=["PATCH"]),
+            Route(f"{path}/{{id}}", _bind(resources.delete, name), methods=["DELETE"]),
+        ]
+    return routes
 
 
 def _bind(handler: Handler, resource_type: str) -> Handler:

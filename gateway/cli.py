@@ -1,4 +1,4 @@
-"""The command line: `scim-gateway serve`, `token …` and `tenants …`."""
+"""The command line: `scim-gateway serve`, `token …` and `invitations …`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import Backend
 from scim_gateway.backends.credentials import CredentialStore
 from scim_gateway.backends.errors import BackendError
+from scim_gateway.cli_invitations import add_invitation_commands
 from scim_gateway.config import ENV_PREFIX, Settings
+from scim_gateway.tenants import check_tenant_id
 
 __all__ = ["main"]
 
@@ -45,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"scim-gateway: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:
+        print(f"scim-gateway: {exc}", file=sys.stderr)
+        return 2
 
 
 class CommandError(Exception):
@@ -54,6 +59,12 @@ class CommandError(Exception):
 def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return int(text)
+
+
+def _pool_size(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
     return int(text)
 
 
@@ -87,12 +98,43 @@ def _parser() -> argparse.ArgumentParser:
         help="the SCIM base URL as clients see it behind a proxy, for meta.location",
     )
     serve.add_argument(
+        "--forwarded-allow-ips",
+        help="comma-separated proxy addresses or networks (or *) whose Forwarded "
+        "and X-Forwarded-* headers count",
+    )
+    serve.add_argument(
+        "--tenant-in-path",
+        action="store_const",
+        const=True,
+        help="also serve each tenant at <base path>/<tenant>/ (its token still needed)",
+    )
+    serve.add_argument(
+        "--pool-size",
+        type=_pool_size,
+        help="most connections to a PostgreSQL database per process (default 10)",
+    )
+    serve.add_argument(
         "--log-level",
         type=str.upper,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="how much to log (default INFO)",
     )
+    serve.add_argument(
+        "--log-format", choices=["text", "json"], help="text (default) or json lines"
+    )
+    serve.add_argument(
+        "--invitation-deliverer",
+        help="how invitations are sent: log (default), smtp, webhook or a plugin",
+    )
+    serve.add_argument(
+        "--organization", help="the organization's name, as invitations show it"
+    )
+    serve.add_argument(
+        "--accept-url",
+        help="the public URL of the accept page that invitation links open",
+    )
     serve.set_defaults(run=_serve)
+    _add_tenant_commands(commands)
 
     token = commands.add_parser("token", help="manage bearer tokens")
     token.set_defaults(run=_help_of(token))
@@ -115,7 +157,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_database(revoke)
     revoke.add_argument("token_id", help="the id shown by `token list`")
+    revoke.add_argument(
+        "--tenant", help="revoke only if the token is this tenant's (a safety check)"
+    )
     revoke.set_defaults(run=_token_revoke)
+
+    add_invitation_commands(commands, _add_database)
     return parser
 
 
@@ -145,7 +192,14 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "token",
         "base_path",
         "public_url",
+        "forwarded_allow_ips",
+        "tenant_in_path",
+        "pool_size",
         "log_level",
+        "log_format",
+        "invitation_deliverer",
+        "organization",
+        "accept_url",
     )
     return {name: getattr(args, name, None) for name in names}
 
@@ -156,7 +210,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from scim_gateway.app import create_app
     from scim_gateway.logs import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, as_json=settings.log_format == "json")
     backend = _backend(settings)
     _check_port_free(settings.host, settings.port)
     if settings.database != "memory":
@@ -176,8 +230,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     print(f"scim-gateway {__version__}")
     print(f"Backend:       {backend.name} ({_describe(settings)})")
-    print(f"SCIM base URL: {_public_base(settings)}", flush=True)
-    app = create_app(settings=settings, backend=_backend(settings))
+    print(f"SCIM base URL: {_public_base(settings)}")
+    if settings.tenant_in_path:
+        print(f"Tenant URLs:   {_public_base(settings)}/<tenant>")
+    print(f"Invitations:   {settings.invitation_deliverer}", flush=True)
+    try:
+        app = create_app(settings=settings, backend=_backend(settings))
+    except (ValueError, LookupError) as exc:
+        print(f"scim-gateway: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         app,
         host=settings.host,
@@ -209,10 +270,10 @@ def _public_base(settings: Settings) -> str:
 async def _first_token(store: CredentialStore) -> str | None:
     """A new token for the default tenant on the very first start, else None.
 
-    Once the default tenant exists, revoking all its tokens locks the gateway
-    until an operator issues one; a restart does not mint a new one.
+    Only a store with no tenant yet gets one: a tenant whose tokens were all
+    revoked stays locked out until a token is issued on purpose.
     """
-    if DEFAULT_TENANT in await store.list_tenants():
+    if await store.list_tenants():
         return None
     token = generate_token()
     await store.add_token(DEFAULT_TENANT, hash_token(token), label="first start")
@@ -225,7 +286,7 @@ async def _nothing(store: CredentialStore) -> None:
 
 def _backend(settings: Settings) -> Backend:
     try:
-        return backend_from_url(settings.database)
+        return backend_from_url(settings.database, pool_size=settings.pool_size)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
 
@@ -279,6 +340,7 @@ def _with_store(
 
 
 def _token_issue(args: argparse.Namespace, settings: Settings) -> int:
+    check_tenant_id(args.tenant)
     token = generate_token()
 
     async def issue(store: CredentialStore) -> None:
@@ -290,6 +352,7 @@ def _token_issue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    check_tenant_id(args.tenant)
     token = generate_token()
 
     async def rotate(store: CredentialStore) -> None:
@@ -315,10 +378,90 @@ def _token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     async def revoke(store: CredentialStore) -> bool:
+        if args.tenant is not None:
+            owned = {record.id for record in await store.list_tokens(args.tenant)}
+            if args.token_id not in owned:
+                return False
         return await store.revoke_token(args.token_id)
 
     if not _with_store(_token_store(settings, create=False), revoke):
-        print(f"scim-gateway: no active token with id {args.token_id}", file=sys.stderr)
+        owner = f" of tenant {args.tenant}" if args.tenant is not None else ""
+        print(
+            f"scim-gateway: no active token{owner} with id {args.token_id}",
+            file=sys.stderr,
+        )
         return 1
     print(f"revoked {args.token_id}")
+    return 0
+
+
+def _add_tenant_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    tenants = commands.add_parser("tenants", help="manage tenants")
+    actions = tenants.add_subparsers(title="tenants commands", metavar="ACTION")
+    create = actions.add_parser(
+        "create", help="create a tenant", description="Create a tenant."
+    )
+    create.add_argument("tenant", help="the new tenant's id, such as acme")
+    create.set_defaults(run=_tenants_create)
+    listing = actions.add_parser(
+        "list", help="list tenants and their active tokens", description="List tenants."
+    )
+    listing.set_defaults(run=_tenants_list)
+    delete = actions.add_parser(
+        "delete",
+        help="delete a tenant with its users, groups and tokens",
+        description="Delete a tenant with its users, groups and tokens.",
+    )
+    delete.add_argument("tenant", help="the tenant's id")
+    delete.add_argument(
+        "--yes", action="store_true", help="confirm that its data goes for good"
+    )
+    delete.set_defaults(run=_tenants_delete)
+    for action in (create, listing, delete):
+        _add_database(action)
+
+
+def _tenants_create(args: argparse.Namespace, settings: Settings) -> int:
+    tenant = check_tenant_id(args.tenant)
+
+    async def create(store: CredentialStore) -> bool:
+        return await store.create_tenant(tenant)
+
+    if not _with_store(backend_from_url(settings.database), create):
+        print(f"scim-gateway: tenant {tenant} exists already", file=sys.stderr)
+        return 1
+    print(f"created tenant {tenant}")
+    print(f"issue its token with: scim-gateway token issue --tenant {tenant}")
+    return 0
+
+
+def _tenants_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def listing(store: CredentialStore) -> None:
+        tokens = await store.list_tokens()
+        for tenant in await store.list_tenants():
+            count = sum(1 for record in tokens if record.tenant == tenant)
+            print(f"{tenant}\t{count} active token{'' if count == 1 else 's'}")
+
+    _with_store(backend_from_url(settings.database), listing)
+    return 0
+
+
+def _tenants_delete(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.yes:
+        print(
+            f"scim-gateway: deleting tenant {args.tenant} removes its users, groups "
+            "and tokens for good; add --yes to do it",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def delete(store: CredentialStore) -> bool:
+        return await store.delete_tenant(args.tenant)
+
+    if not _with_store(backend_from_url(settings.database), delete):
+        print(f"scim-gateway: no tenant {args.tenant}", file=sys.stderr)
+        return 1
+    print(f"deleted tenant {args.tenant}")
     return 0

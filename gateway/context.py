@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 
 import anyio
 from starlette.requests import Request
 
 from scim_gateway.auth import Authenticate
-from scim_gateway.backends.base import Backend
+from scim_gateway.backends.base import Backend, Transaction
 from scim_gateway.backends.errors import (
     ConflictError,
     MemberNotFoundError,
@@ -19,25 +19,35 @@ from scim_gateway.backends.errors import (
     UnavailableError,
     VersionMismatchError,
 )
+from scim_gateway.changes import ChangeCallback, ChangeFeed
 from scim_gateway.coercion import Limits
 from scim_gateway.config import Settings
 from scim_gateway.errors import (
     InvalidValue,
     NotFound,
     PreconditionFailed,
+    Unauthorized,
     Unavailable,
     Uniqueness,
 )
+from scim_gateway.invitations import ACCEPT_PATH, InvitationPolicy, Invitations
 from scim_gateway.logs import tenant_id
+from scim_gateway.outbox import OutboxWorker, RetryPolicy
+from scim_gateway.plugins.base import Deliverer
 from scim_gateway.schemas import SchemaRegistry
 
-__all__ = ["GatewayContext", "translate_backend_errors"]
+__all__ = ["GatewayContext", "accept_url_for", "translate_backend_errors"]
 
 logger = logging.getLogger(__name__)
 
 
 class GatewayContext:
-    """The state one gateway app carries; built by `create_app`."""
+    """The state one gateway app carries, as `app.state.gateway`; built by `create_app`.
+
+    An embedder uses `subscribe` for change events, `close` at shutdown (or
+    `gateway_lifespan`), and `backend` and `settings` to read what the gateway
+    was made with.
+    """
 
     def __init__(
         self,
@@ -45,15 +55,35 @@ class GatewayContext:
         settings: Settings,
         backend: Backend,
         authenticate: Authenticate,
+        deliverer: Deliverer,
         registry: SchemaRegistry | None = None,
+        on_change: Iterable[ChangeCallback] = (),
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.authenticate = authenticate
         self.registry = registry or SchemaRegistry()
+        self.changes = ChangeFeed(on_change)
         self.limits = Limits(max_string_length=settings.max_value_length)
+        self.outbox = OutboxWorker(
+            backend,
+            deliverer,
+            organization=settings.organization,
+            retry=RetryPolicy.from_settings(settings),
+            poll=settings.outbox_poll_seconds,
+        )
+        self.invitations = Invitations(
+            backend,
+            InvitationPolicy.from_settings(settings),
+            on_enqueue=self.outbox.notify,
+        )
         self._opened = False
         self._open_lock = anyio.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether this gateway has opened its backend and not closed it since."""
+        return self._opened
 
     async def ensure_open(self) -> None:
         """Open the backend on first use.
@@ -72,27 +102,65 @@ class GatewayContext:
             self._opened = True
 
     async def authenticate_request(self, request: Request) -> str:
-        """Open the backend if needed, then resolve the request's tenant."""
+        """Open the backend if needed, then resolve the request's tenant.
+
+        Raises:
+            Unauthorized: no valid credentials, or a tenant in the path that
+                is not the one the credentials name. The answer is the same
+                whether or not that tenant exists.
+        """
         await self.ensure_open()
         with translate_backend_errors():
             tenant = await self.authenticate(request)
+        named = request.path_params.get("tenant")
+        if named is not None and named != tenant:
+            client = request.client.host if request.client else "-"
+            logger.warning("auth_failed reason=tenant_mismatch source=%s", client)
+            raise Unauthorized("the bearer token is not valid for this URL")
         tenant_id.set(tenant)
         return tenant
 
+    def transaction(self, tenant: str) -> AbstractAsyncContextManager[Transaction]:
+        """A unit of work whose changes reach the subscribers once it commits."""
+        return self.changes.transaction(self.backend, tenant)
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        """Call `callback` after each committed change; returns an unsubscribe.
+
+        Callbacks run one after another, after the response is sent; one that
+        raises is logged at ERROR and the others still run.
+        """
+        return self.changes.subscribe(callback)
+
     async def close(self) -> None:
+        """Close the backend if this gateway opened it (its lifespan or a request)."""
         if not self._opened:
             return
+        await self.outbox.deliverer.aclose()
         await self.backend.close()
         self._opened = False
+
+    async def run_outbox(self) -> None:
+        """Open the backend, then deliver invitations until cancelled.
+
+        The app's lifespan runs this; a host that mounts the gateway (and so
+        runs no lifespan of its) starts it in a task of its own lifespan.
+        """
+        await self.ensure_open()
+        await self.outbox.run()
 
     def base_url(self, request: Request) -> str:
         """The public URL of the SCIM base path, for `meta.location` and Location.
 
-        `--public-url` wins; otherwise the request's own scheme, host and mount
-        prefix (root_path) with the base path.
+        `--public-url` (or `create_app(base_url=...)`) wins; otherwise the
+        request's scheme and host with its mount prefix (`root_path`, which a
+        host framework's mount or a trusted `X-Forwarded-Prefix` sets) and
+        the base path. A tenant named in the path is part of the base.
         """
+        tenant = request.path_params.get("tenant")
+        suffix = f"/{tenant}" if tenant is not None else ""
         if self.settings.public_url is not None:
-            return self.settings.public_url
+            return self.settings.public_url + suffix
         # A mount prefix is in the scope's root_path.
         scope = request.scope
         origin = _origin(
@@ -100,8 +168,16 @@ class GatewayContext:
             scope.get("server"),
             request.headers.get("host"),
         )
-        root = scope.get("root_path", "").rstrip("/")
-        return f"{origin}{root}{self.settings.base_path}"
+        root = str(scope.get("root_path", "")).rstrip("/")
+        return f"{origin}{root}{self.settings.base_path}{suffix}"
+
+    def accept_url(self, request: Request | None = None) -> str:
+        """The public URL of the accept page, which invitation links point at.
+
+        `--accept-url` wins; then `--public-url` with the SCIM base path
+        replaced; then the request's own root (mount prefix included).
+        """
+        return accept_url_for(self.settings, request)
 
 
 @functools.lru_cache(maxsize=64)
@@ -123,6 +199,20 @@ def _origin(scheme: str, server: tuple[str, int] | None, host: str | None) -> st
     }
     url = Request(scope).url
     return f"{url.scheme}://{url.netloc}"
+
+
+def accept_url_for(settings: Settings, request: Request | None) -> str:
+    """The accept page's URL under `settings`, or under the request's root."""
+    if settings.accept_url is not None:
+        return settings.accept_url
+    if settings.public_url is not None:
+        root = settings.public_url.removesuffix(settings.base_path)
+    elif request is not None:
+        root = str(request.base_url).rstrip("/")
+    else:
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        root = f"http://{host}:{settings.port}"
+    return root + ACCEPT_PATH
 
 
 @contextmanager

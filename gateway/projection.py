@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,12 +28,26 @@ def format_datetime(moment: datetime) -> str:
 
 
 def render_resource(
-    stored: StoredResource, resource_type: ResourceType, *, base_url: str
+    stored: StoredResource,
+    resource_type: ResourceType,
+    *,
+    base_url: str,
+    extensions: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The full SCIM document of a stored resource, as a client reads it."""
+    """The full SCIM document of a stored resource, as a client reads it.
+
+    `extensions` adds read-only extension objects the gateway keeps outside
+    the document (the invitation of a user), by schema URN.
+    """
+    extra = extensions or {}
     # `schemas` and `id` come first; the stored `schemas` is replaced below.
-    document: dict[str, Any] = {"schemas": None, "id": stored.id, **stored.document}
-    document["schemas"] = _schemas(stored, resource_type)
+    document: dict[str, Any] = {
+        "schemas": None,
+        "id": stored.id,
+        **stored.document,
+        **extra,
+    }
+    document["schemas"] = _schemas(stored, resource_type, extra)
     if stored.members is not None:
         document["members"] = [
             _reference(member.id, f"{base_url}/{member.type}s/", member.type, member)
@@ -66,10 +81,16 @@ def _reference(
     return reference
 
 
-def _schemas(stored: StoredResource, resource_type: ResourceType) -> list[str]:
+def _schemas(
+    stored: StoredResource,
+    resource_type: ResourceType,
+    extra: Mapping[str, dict[str, Any]],
+) -> list[str]:
     schemas = [resource_type.schema.id]
     schemas.extend(
-        ext.id for ext in resource_type.extensions if ext.id in stored.document
+        ext.id
+        for ext in resource_type.extensions
+        if ext.id in stored.document or ext.id in extra
     )
     return schemas
 
@@ -116,6 +137,19 @@ class Projection:
             kept_value = rule.project(value)
             if kept_value is not _DROP:
                 result[key] = kept_value
+        return self._schemas_present(result)
+
+    def _schemas_present(self, result: dict[str, Any]) -> dict[str, Any]:
+        # RFC 7643 §3: `schemas` names the schemas of the attributes present,
+        # so an extension left out of the response leaves the list too.
+        schemas = result.get("schemas")
+        if not isinstance(schemas, list):
+            return result
+        result["schemas"] = [
+            uri
+            for uri in schemas
+            if self.resource_type.extension(uri) is None or uri in result
+        ]
         return result
 
     def _learn_rule(self, key: str) -> _Rule:

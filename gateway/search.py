@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from scim_gateway.filters.ast import AttrPath
 from scim_gateway.filters.errors import FilterError, UnknownAttributeError
 from scim_gateway.filters.parser import parse_attr_path, parse_filter
 from scim_gateway.projection import Projection
-from scim_gateway.schemas import ResourceType, SchemaRegistry
+from scim_gateway.schemas import INVITATION_USER, ResourceType, SchemaRegistry
 
 __all__ = ["LIST_RESPONSE", "SEARCH_REQUEST", "SearchRequest"]
 
@@ -94,7 +94,7 @@ class SearchRequest:
         no error: a filter naming it matches nothing here (None), and a sortBy
         naming it leaves this type in creation order.
         """
-        resolve = functools.partial(registry.resolve, resource_type)
+        resolve = _stored_only(functools.partial(registry.resolve, resource_type))
         expr = None
         if self.filter is not None:
             if len(self.filter) > max_filter_length:
@@ -160,6 +160,24 @@ def _projection(
         ),
         _registry=registry,
     )
+
+
+def _stored_only(
+    resolve: Callable[[AttrPath], AttrPath],
+) -> Callable[[AttrPath], AttrPath]:
+    """`resolve`, refusing the invitation extension, which lives outside the
+    document the backends filter and sort (docs/invitations.md)."""
+
+    def check(path: AttrPath) -> AttrPath:
+        resolved = resolve(path)
+        if resolved.uri == INVITATION_USER:
+            raise FilterError(
+                f'"{INVITATION_USER}:{resolved.dotted}" cannot be filtered or '
+                "sorted on; list invitations through the admin API"
+            )
+        return resolved
+
+    return check
 
 
 def resolve_names(

@@ -12,6 +12,9 @@ from scim_gateway.backends.base import Backend
 from scim_gateway.config import Settings
 from tests.backends import BACKEND_KINDS, open_backend
 
+# pytester runs the pytest plugin (scim_gateway.testing) in projects of its own.
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(params=BACKEND_KINDS)
 def backend_kind(request: pytest.FixtureRequest) -> str:

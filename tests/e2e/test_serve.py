@@ -142,6 +142,7 @@ def test_help_lists_every_command_and_option() -> None:
         (["serve", "--database", "mysql://x@127.0.0.1/db"], "unsupported database"),
         (["serve", "--port", "99999"], "not a port"),
         (["serve", "--log-level", "CHATTY"], "invalid choice"),
+        (["serve", "--pool-size", "0"], "not a whole number from 1"),
         (["token", "list", "--database", "/nonexistent/dir/x.sqlite3"], "no database"),
         (["token", "issue", "--database", "memory"], "keeps no tokens"),
         (
