@@ -4,7 +4,8 @@ For each size it starts `scim-gateway serve` on a fresh database (pinned to
 core 0, default INFO logging to a file), loads the users through the API
 with the harness's seed.py (timed), puts all but the last 1,000 users (a
 tenth of a smaller set) in one big group and the first 10 in a small one,
-records the server's RSS, then runs wrk (core 1) on:
+waits until the server is idle (the invitations of the new users delivered),
+records its RSS, then runs wrk (core 1) on:
 
   filter-userName   GET /Users?filter=userName eq "user{i}@example.test"
   filter-externalId GET /Users?filter=externalId eq "ext-{i:08d}"
@@ -98,6 +99,7 @@ class SizeResult:
     users: int
     big_group: int
     load_seconds: float
+    settle_seconds: float
     rss_after_load_kib: int
     rss_at_end_kib: int
     results: dict[str, WrkResult]
@@ -157,6 +159,29 @@ def base_url() -> str:
     return f"http://127.0.0.1:{PORT}{BASE_SUFFIX}"
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, *, limit: float = 600.0) -> float:
+    """Seconds until the server is idle (under 5 % of a core for a second).
+
+    Every user loaded is invited, and the outbox worker delivers the
+    invitations after their requests: measuring before it is done would
+    measure the deliveries too.
+    """
+    started = time.monotonic()
+    before = cpu_seconds(pid)
+    while time.monotonic() - started < limit:
+        time.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - before < 0.05:
+            break
+        before = now
+    return time.monotonic() - started
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -201,6 +226,7 @@ def measure(config: ScaleConfig, users: int, folder: Path) -> SizeResult:
         user_ids = (data / "user_ids.txt").read_text().split()
         big_id, small_id = (data / "group_ids.txt").read_text().split()[:2]
         add_members(base_url(), config.token, small_id, user_ids[:SMALL_GROUP])
+        settle_seconds = settle(server.pid)
         rss_after_load = rss_kib(server.pid)
         paths = write_paths(config.harness, users, data)
         results = {
@@ -221,6 +247,7 @@ def measure(config: ScaleConfig, users: int, folder: Path) -> SizeResult:
             users,
             big_group,
             load_seconds,
+            settle_seconds,
             rss_after_load,
             rss_kib(server.pid),
             results,
@@ -271,7 +298,7 @@ def report(sizes: list[SizeResult]) -> str:
     for s in sizes:
         lines.append(
             f"{s.users:,} users: loaded in {s.load_seconds:.0f} s "
-            f"({s.users / s.load_seconds:.0f}/s), "
+            f"({s.users / s.load_seconds:.0f}/s), idle {s.settle_seconds:.0f} s later, "
             f"RSS {s.rss_after_load_kib // 1024} MiB after loading, "
             f"{s.rss_at_end_kib // 1024} MiB at the end"
         )
