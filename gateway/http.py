@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -10,6 +11,7 @@ from starlette.responses import Response
 
 from scim_gateway.errors import (
     InvalidSyntax,
+    InvalidValue,
     NotAcceptable,
     PayloadTooLarge,
     ScimError,
@@ -21,6 +23,8 @@ __all__ = ["SCIM_MEDIA_TYPE", "ScimResponse", "error_response", "read_json"]
 SCIM_MEDIA_TYPE = "application/scim+json"
 _JSON_TYPES = {"application/scim+json", "application/json"}
 _ACCEPTABLE = _JSON_TYPES | {"*/*", "application/*"}
+_INT_MAX = 2**63 - 1
+_INT_MIN = -(2**63)
 
 
 class ScimResponse(Response):
@@ -79,6 +83,13 @@ async def read_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
 
 
 def parse_json(raw: bytes, *, max_depth: int) -> Any:
+    """Parse a request body into JSON values that every store can hold.
+
+    Raises:
+        InvalidSyntax: not UTF-8 or not JSON, a repeated key, NaN or Infinity,
+            a lone surrogate, or nesting deeper than `max_depth`.
+        InvalidValue: a number beyond 64 bits or a float overflow, or U+0000.
+    """
     if not raw.strip():
         raise InvalidSyntax("request body is empty; a JSON object was expected")
     try:
@@ -89,7 +100,11 @@ def parse_json(raw: bytes, *, max_depth: int) -> Any:
         ) from None
     try:
         value = json.loads(
-            text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_refuse_constant,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
         )
     except json.JSONDecodeError as exc:
         raise InvalidSyntax(
@@ -102,8 +117,7 @@ def parse_json(raw: bytes, *, max_depth: int) -> Any:
         ) from None
     except ValueError as exc:
         raise InvalidSyntax(f"request body is not valid JSON: {exc}") from None
-    if _depth(value) > max_depth:
-        raise InvalidSyntax(f"request body nests deeper than {max_depth} levels")
+    _check_tree(value, max_depth)
     return value
 
 
@@ -132,15 +146,51 @@ def _refuse_constant(name: str) -> Any:
     raise InvalidSyntax(f"request body contains {name}, which JSON does not allow")
 
 
-def _depth(value: Any) -> int:
-    deepest = 0
+def _bounded_int(text: str) -> int:
+    # Postgres bigint and SQLite INTEGER hold 64 bits; checking the length
+    # first keeps int() away from huge digit strings.
+    number = int(text) if len(text) <= 20 else None
+    if number is None or not _INT_MIN <= number <= _INT_MAX:
+        raise InvalidValue("request body has an integer beyond 64 bits")
+    return number
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidValue("request body has a number too large for a double")
+    return number
+
+
+def _check_tree(value: Any, max_depth: int) -> None:
+    """Refuse deep nesting and strings no store can hold, without recursing.
+
+    A lone surrogate (`"\\ud800"`) cannot be encoded as UTF-8 and U+0000 is
+    refused by Postgres text, so neither may reach a backend.
+    """
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        if isinstance(node, str):
+            _check_string(node)
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth > max_depth:
+            raise InvalidSyntax(f"request body nests deeper than {max_depth} levels")
+        children = node.values() if isinstance(node, dict) else node
         if isinstance(node, dict):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in node)
-    return deepest
+            stack.extend((key, depth) for key in node)
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _check_string(text: str) -> None:
+    if "\x00" in text:
+        raise InvalidValue("request body has a string containing U+0000")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        raise InvalidSyntax(
+            f"request body has a lone surrogate U+{code:04X}, which is not text"
+        ) from None
