@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
         "--public-url",
         help="the SCIM base URL as clients see it behind a proxy, for meta.location",
     )
+    serve.add_argument(
+        "--trusted-proxies",
+        help="comma-separated addresses of reverse proxies whose X-Forwarded-For "
+        "names the client (default: none; the connecting address is the client)",
+    )
     serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
     serve.set_defaults(run=_serve)
 
@@ -114,6 +119,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "token",
         "base_path",
         "public_url",
+        "trusted_proxies",
         "log_level",
     )
     return {name: getattr(args, name, None) for name in names}
@@ -143,7 +149,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=settings.port,
         log_config=None,
         access_log=False,
-        proxy_headers=False,
+        # Failed logins are throttled per client address, so the forwarding
+        # headers that name it are believed only from proxies the operator lists.
+        proxy_headers=settings.trusted_proxies is not None,
+        forwarded_allow_ips=settings.trusted_proxies,
         server_header=False,
     )
     return 0

@@ -24,11 +24,14 @@ from scim_gateway.errors import (
     InvalidValue,
     NotFound,
     PreconditionFailed,
+    TooManyRequests,
+    Unauthorized,
     Unavailable,
     Uniqueness,
 )
 from scim_gateway.logs import tenant_id
 from scim_gateway.schemas import SchemaRegistry
+from scim_gateway.throttle import FailedAuthThrottle, client_address
 
 __all__ = ["GatewayContext", "translate_backend_errors"]
 
@@ -50,7 +53,15 @@ class GatewayContext:
         self.backend = backend
         self.authenticate = authenticate
         self.registry = registry or SchemaRegistry()
-        self.limits = Limits(max_string_length=settings.max_value_length)
+        self.limits = Limits(
+            max_string_length=settings.max_value_length,
+            max_members=settings.max_members_per_request,
+            max_filter_length=settings.max_filter_length,
+            max_filter_depth=settings.max_filter_depth,
+        )
+        self.throttle = FailedAuthThrottle(
+            limit=settings.auth_failure_limit, window=settings.auth_failure_window
+        )
         self._opened = False
         self._open_lock = anyio.Lock()
 
@@ -71,10 +82,29 @@ class GatewayContext:
             self._opened = True
 
     async def authenticate_request(self, request: Request) -> str:
-        """Open the backend if needed, then resolve the request's tenant."""
+        """Open the backend if needed, then resolve the request's tenant.
+
+        Raises:
+            TooManyRequests: the client's address failed too often lately;
+                its token is not looked at.
+            Unauthorized: no valid token; the failure counts against the
+                client's address.
+        """
+        address = client_address(request)
+        wait = self.throttle.retry_after(address)
+        if wait is not None:
+            raise TooManyRequests(
+                "too many failed authentications from this address; "
+                f"retry in {wait} seconds",
+                retry_after=wait,
+            )
         await self.ensure_open()
-        with translate_backend_errors():
-            tenant = await self.authenticate(request)
+        try:
+            with translate_backend_errors():
+                tenant = await self.authenticate(request)
+        except Unauthorized:
+            self.throttle.record_failure(address)
+            raise
         tenant_id.set(tenant)
         return tenant
 

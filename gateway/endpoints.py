@@ -250,7 +250,7 @@ class ResourceEndpoints:
                     registry,
                     rt,
                     count=size,
-                    max_filter_length=settings.max_filter_length,
+                    limits=self.ctx.limits,
                 ),
                 search.projection(registry, rt),
             )

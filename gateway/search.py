@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scim_gateway.backends.base import Query, SortSpec
+from scim_gateway.coercion import DEFAULT_LIMITS, Limits
 from scim_gateway.errors import InvalidFilter, InvalidSyntax, InvalidValue
 from scim_gateway.filters.ast import AttrPath
 from scim_gateway.filters.errors import FilterError, UnknownAttributeError
@@ -80,23 +81,27 @@ class SearchRequest:
         resource_type: ResourceType,
         *,
         count: int,
-        max_filter_length: int,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> Query:
         resolve = functools.partial(registry.resolve, resource_type)
         expr = None
         if self.filter is not None:
-            if len(self.filter) > max_filter_length:
-                raise InvalidFilter(
-                    f"filter is longer than {max_filter_length} characters"
-                )
             try:
-                expr = parse_filter(self.filter, resolve)
+                expr = parse_filter(
+                    self.filter,
+                    resolve,
+                    max_length=limits.max_filter_length,
+                    max_depth=limits.max_filter_depth,
+                )
             except FilterError as exc:
                 raise InvalidFilter(exc.detail) from None
         sort = None
         if self.sort_by is not None:
             try:
-                sort = SortSpec(parse_attr_path(self.sort_by, resolve), self.descending)
+                path = parse_attr_path(
+                    self.sort_by, resolve, max_length=limits.max_filter_length
+                )
+                sort = SortSpec(path, self.descending)
             except FilterError as exc:
                 raise InvalidValue(f"sortBy: {exc.detail}") from None
         projection = self.projection(registry, resource_type)
