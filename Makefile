@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fmt lint typecheck pytest bench clean
+.PHONY: install run test fmt lint typecheck pytest bench fuzz burst soak clean
 
 install: $(STAMP)
 
@@ -44,6 +44,12 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run
+
+# The property tests of `make test`, with many examples per test and backend
+# (FUZZ_EXAMPLES, default 2000); failing examples are kept in build/hypothesis
+# and replayed first on the next run.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/security/test_fuzz.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
