@@ -26,11 +26,16 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url)
 
 
-def backend_from_url(url: str) -> Backend:
+def backend_from_url(url: str, *, pool_size: int = 10) -> Backend:
     """The backend a database setting names.
 
     `memory`; `postgresql://…` (or `postgres://…`); a SQLite file as a
     plain path or `sqlite:///path` (see `sqlite_path`).
+
+    Args:
+        url: the database setting.
+        pool_size: the most connections a Postgres backend opens; the other
+            backends ignore it.
 
     Raises:
         ValueError: the URL names no backend this package has.
@@ -42,7 +47,7 @@ def backend_from_url(url: str) -> Backend:
     if url.startswith(("postgresql://", "postgres://")):
         from scim_gateway.backends.postgres import PostgresBackend
 
-        return PostgresBackend(url)
+        return PostgresBackend(url, max_pool_size=pool_size)
     path = sqlite_path(url)
     if path is None:
         raise ValueError(

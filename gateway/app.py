@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +20,7 @@ from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import Backend
 from scim_gateway.backends.credentials import CredentialStore
 from scim_gateway.backends.errors import BackendError
+from scim_gateway.changes import ChangeCallback, ChangeDispatchMiddleware
 from scim_gateway.config import Settings
 from scim_gateway.context import GatewayContext
 from scim_gateway.discovery import DiscoveryEndpoints
@@ -33,8 +35,9 @@ from scim_gateway.errors import (
 )
 from scim_gateway.http import check_accept, error_response
 from scim_gateway.logs import RequestLogMiddleware, note, request_id
+from scim_gateway.proxy import ProxyHeadersMiddleware, TrustedProxies
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "gateway_lifespan"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +50,15 @@ def create_app(
     backend: Backend | None = None,
     tokens: Mapping[str, str] | str | None = None,
     authenticate: Authenticate | None = None,
+    base_url: str | None = None,
+    on_change: Iterable[ChangeCallback] = (),
 ) -> Starlette:
     """Build a gateway as an ASGI application.
 
-    Mount it anywhere; it opens its backend on the first request if no
-    lifespan ran, and `app.state.gateway.close()` releases it.
+    Serve it on its own or mount it under any prefix of a host application.
+    A mounted app gets no lifespan of its own: it opens its backend on the
+    first request, and the host closes it with `gateway_lifespan` (or
+    `await app.state.gateway.close()`) at shutdown.
 
     Args:
         settings: behaviour and limits; defaults read `SCIM_GATEWAY_*` variables.
@@ -60,6 +67,11 @@ def create_app(
             mapped to tenant ids. Only their SHA-256 digests are kept.
         authenticate: instead of tokens, an async callable that maps a request
             to a tenant id or raises a `ScimError` (such as `Unauthorized`).
+        base_url: the SCIM base URL as clients see it, for `meta.location`
+            and `Location` (it overrides `settings.public_url`). Without it,
+            the URL comes from the request, mount prefix included.
+        on_change: async callbacks that receive a `ChangeEvent` for every
+            change, after it is committed (more with `app.state.gateway.subscribe`).
 
     Without `tokens`, `authenticate` or `settings.token`, tokens are those
     stored in the backend (`scim-gateway token issue|rotate`).
@@ -68,11 +80,16 @@ def create_app(
         ValueError: no way to authenticate is given and the backend stores none.
     """
     settings = settings or Settings.from_env()
-    backend = backend or backend_from_url(settings.database)
+    if base_url is not None:
+        settings = replace(settings, public_url=base_url)
+    backend = backend or backend_from_url(
+        settings.database, pool_size=settings.pool_size
+    )
     context = GatewayContext(
         settings=settings,
         backend=backend,
         authenticate=authenticate or _token_authenticator(tokens, settings, backend),
+        on_change=on_change,
     )
 
     @asynccontextmanager
@@ -85,10 +102,7 @@ def create_app(
 
     app = Starlette(
         routes=_routes(context),
-        middleware=[
-            Middleware(RequestLogMiddleware),
-            Middleware(CatchAllMiddleware),
-        ],
+        middleware=_middleware(context),
         exception_handlers={
             ScimError: _scim_error_handler,
             HTTPException: _http_error_handler,
@@ -97,6 +111,37 @@ def create_app(
     )
     app.state.gateway = context
     return app
+
+
+@asynccontextmanager
+async def gateway_lifespan(app: Starlette) -> AsyncIterator[GatewayContext]:
+    """Run a gateway's start-up and shutdown inside a host's lifespan.
+
+    A host framework runs only its own lifespan, not those of mounted apps;
+    enter this in the host's lifespan so the backend opens at start-up and
+    closes at shutdown. It yields the gateway's `GatewayContext`.
+
+    Raises:
+        TypeError: `app` was not made by `create_app`.
+    """
+    context = getattr(app.state, "gateway", None)
+    if not isinstance(context, GatewayContext):
+        raise TypeError("gateway_lifespan takes an app made by create_app")
+    async with app.router.lifespan_context(app):
+        yield context
+
+
+def _middleware(context: GatewayContext) -> list[Middleware]:
+    middleware = [
+        Middleware(RequestLogMiddleware),
+        Middleware(ChangeDispatchMiddleware, feed=context.changes),
+        Middleware(CatchAllMiddleware),
+    ]
+    trusted = context.settings.forwarded_allow_ips
+    if trusted:
+        proxies = TrustedProxies(trusted)
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted=proxies))
+    return middleware
 
 
 def _token_authenticator(
@@ -115,21 +160,36 @@ def _token_authenticator(
 
 def _routes(context: GatewayContext) -> list[Route]:
     base = context.settings.base_path
-    resources = ResourceEndpoints(context)
-    discovery = DiscoveryEndpoints(context)
     routes = [
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz(context), methods=["GET"]),
+        *_scim_routes(context, base),
+    ]
+    if context.settings.tenant_in_path:
+        # After the plain routes, so /Users/{id} never reads as a tenant's path;
+        # tenant ids that name an endpoint are refused (scim_gateway.tenants).
+        routes += _scim_routes(context, base + "/{tenant}")
+    return routes
+
+
+def _scim_routes(context: GatewayContext, base: str) -> list[Route]:
+    resources = ResourceEndpoints(context)
+    discovery = DiscoveryEndpoints(context)
+    routes = [
         Route(f"{base}/ServiceProviderConfig", discovery.service_provider_config),
         Route(f"{base}/ResourceTypes", discovery.resource_types),
         Route(f"{base}/ResourceTypes/{{name}}", discovery.resource_type),
         Route(f"{base}/Schemas", discovery.schemas),
         Route(f"{base}/Schemas/{{id:path}}", discovery.schema),
         Route(f"{base}/.search", resources.root_search, methods=["POST"]),
-        Route(f"{base}/Bulk", _not_implemented("bulk operations"), methods=["POST"]),
+        Route(
+            f"{base}/Bulk",
+            _not_implemented(context, "bulk operations"),
+            methods=["POST"],
+        ),
         Route(
             f"{base}/Me",
-            _not_implemented("/Me requests"),
+            _not_implemented(context, "/Me requests"),
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         ),
     ]
@@ -157,9 +217,11 @@ def _bind(handler: Handler, resource_type: str) -> Handler:
     return endpoint
 
 
-def _not_implemented(feature: str) -> Handler:
-    # RFC 7644 §3.7 and §3.11: an unsupported endpoint answers 501.
+def _not_implemented(context: GatewayContext, feature: str) -> Handler:
+    # RFC 7644 §3.7 and §3.11: an unsupported endpoint answers 501, to
+    # authenticated clients like every other endpoint.
     async def endpoint(request: Request) -> Response:
+        await context.authenticate_request(request)
         raise NotImplementedFeature(f"{feature} are not supported by this gateway")
 
     return endpoint
@@ -229,9 +291,14 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # Nobody is left to answer; this is the client's doing, not a bug.
+            logger.info("client_disconnected")
+            note(status="499")
+            return
         except Exception:
             rid = request_id.get()
-            logger.exception("internal_error request_id=%s", rid)
+            logger.exception("internal_error")
             if started:
                 raise
             response = error_response(InternalError(rid))

@@ -8,11 +8,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from scim_gateway.backends import sqlite_path
+from scim_gateway.proxy import TrustedProxies
 
 __all__ = ["DEFAULT_DATABASE", "ENV_PREFIX", "Settings"]
 
 ENV_PREFIX = "SCIM_GATEWAY_"
 DEFAULT_DATABASE = "var/scim-gateway.sqlite3"
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,12 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     database: str = DEFAULT_DATABASE
+    pool_size: int = 10
     token: str | None = field(default=None, repr=False)
     base_path: str = "/scim/v2"
     public_url: str | None = None
+    forwarded_allow_ips: str | None = None
+    tenant_in_path: bool = False
     default_page_size: int = 100
     max_page_size: int = 1000
     max_body_bytes: int = 1_048_576
@@ -44,13 +49,23 @@ class Settings:
     trusted_proxies: str | None = None
     group_patch_returns_resource: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"
     log_bodies: bool = False
 
     def __post_init__(self) -> None:
+        if self.token == "":
+            # `--token "$TOKEN"` with TOKEN unset means no fixed token.
+            object.__setattr__(self, "token", None)
+        if self.pool_size < 1:
+            raise ValueError(f"{ENV_PREFIX}POOL_SIZE must be at least 1")
         base = "/" + self.base_path.strip("/") if self.base_path.strip("/") else ""
         object.__setattr__(self, "base_path", base)
         if self.public_url is not None:
             object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+        if self.forwarded_allow_ips:
+            TrustedProxies(self.forwarded_allow_ips)  # refuse a malformed list now
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}")
 
     @classmethod
     def from_env(

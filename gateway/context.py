@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 
 import anyio
 from starlette.requests import Request
 
 from scim_gateway.auth import Authenticate
-from scim_gateway.backends.base import Backend
+from scim_gateway.backends.base import Backend, Transaction
 from scim_gateway.backends.errors import (
     ConflictError,
     MemberNotFoundError,
@@ -18,6 +18,7 @@ from scim_gateway.backends.errors import (
     UnavailableError,
     VersionMismatchError,
 )
+from scim_gateway.changes import ChangeCallback, ChangeFeed
 from scim_gateway.coercion import Limits
 from scim_gateway.config import Settings
 from scim_gateway.errors import (
@@ -39,7 +40,12 @@ logger = logging.getLogger(__name__)
 
 
 class GatewayContext:
-    """The state one gateway app carries; built by `create_app`."""
+    """The state one gateway app carries, as `app.state.gateway`; built by `create_app`.
+
+    An embedder uses `subscribe` for change events, `close` at shutdown (or
+    `gateway_lifespan`), and `backend` and `settings` to read what the gateway
+    was made with.
+    """
 
     def __init__(
         self,
@@ -48,11 +54,13 @@ class GatewayContext:
         backend: Backend,
         authenticate: Authenticate,
         registry: SchemaRegistry | None = None,
+        on_change: Iterable[ChangeCallback] = (),
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.authenticate = authenticate
         self.registry = registry or SchemaRegistry()
+        self.changes = ChangeFeed(on_change)
         self.limits = Limits(
             max_string_length=settings.max_value_length,
             max_members=settings.max_members_per_request,
@@ -64,6 +72,11 @@ class GatewayContext:
         )
         self._opened = False
         self._open_lock = anyio.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether this gateway has opened its backend and not closed it since."""
+        return self._opened
 
     async def ensure_open(self) -> None:
         """Open the backend on first use.
@@ -87,8 +100,10 @@ class GatewayContext:
         Raises:
             TooManyRequests: the client's address failed too often lately;
                 its token is not looked at.
-            Unauthorized: no valid token; the failure counts against the
-                client's address.
+            Unauthorized: no valid credentials, or a tenant in the path that
+                is not the one the credentials name. The answer is the same
+                whether or not that tenant exists. Either failure counts
+                against the client's address.
         """
         address = client_address(request)
         wait = self.throttle.retry_after(address)
@@ -100,15 +115,36 @@ class GatewayContext:
             )
         await self.ensure_open()
         try:
-            with translate_backend_errors():
-                tenant = await self.authenticate(request)
+            tenant = await self._tenant_of(request, address)
         except Unauthorized:
             self.throttle.record_failure(address)
             raise
         tenant_id.set(tenant)
         return tenant
 
+    def transaction(self, tenant: str) -> AbstractAsyncContextManager[Transaction]:
+        """A unit of work whose changes reach the subscribers once it commits."""
+        return self.changes.transaction(self.backend, tenant)
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        """Call `callback` after each committed change; returns an unsubscribe.
+
+        Callbacks run one after another, after the response is sent; one that
+        raises is logged at ERROR and the others still run.
+        """
+        return self.changes.subscribe(callback)
+
+    async def _tenant_of(self, request: Request, address: str) -> str:
+        with translate_backend_errors():
+            tenant = await self.authenticate(request)
+        named = request.path_params.get("tenant")
+        if named is not None and named != tenant:
+            logger.warning("auth_failed reason=tenant_mismatch source=%s", address)
+            raise Unauthorized("the bearer token is not valid for this URL")
+        return tenant
+
     async def close(self) -> None:
+        """Close the backend if this gateway opened it (its lifespan or a request)."""
         if not self._opened:
             return
         await self.backend.close()
@@ -117,13 +153,20 @@ class GatewayContext:
     def base_url(self, request: Request) -> str:
         """The public URL of the SCIM base path, for `meta.location` and Location.
 
-        `--public-url` wins; otherwise the request's own scheme, host and mount
-        prefix (root_path) with the base path.
+        `--public-url` (or `create_app(base_url=...)`) wins; otherwise the
+        request's scheme and host with its mount prefix (`root_path`, which a
+        host framework's mount or a trusted `X-Forwarded-Prefix` sets) and
+        the base path. A tenant named in the path is part of the base.
         """
+        tenant = request.path_params.get("tenant")
+        suffix = f"/{tenant}" if tenant is not None else ""
         if self.settings.public_url is not None:
-            return self.settings.public_url
-        root = str(request.base_url).rstrip("/")
-        return root + self.settings.base_path
+            return self.settings.public_url + suffix
+        # Starlette's request.base_url is the outermost app's root; a mount
+        # prefix is in the scope's root_path.
+        url = request.url
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        return f"{url.scheme}://{url.netloc}{root}{self.settings.base_path}{suffix}"
 
 
 @contextmanager

@@ -7,6 +7,7 @@ project, answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.responses import Response
 
 from scim_gateway.backends.base import Backend, Query, StoredResource, Transaction
 from scim_gateway.context import GatewayContext, translate_backend_errors
-from scim_gateway.errors import PreconditionFailed
+from scim_gateway.errors import InvalidValue, PreconditionFailed
 from scim_gateway.http import ScimResponse, read_json
 from scim_gateway.logs import note
 from scim_gateway.patch import MembersRequired, apply_patch, parse_patch_request
@@ -74,7 +75,7 @@ class ResourceEndpoints:
                 resource_id,
                 **_reads_for(resource_type, projection),
             )
-        if request.headers.get("if-none-match") == etag(stored.version):
+        if _is_unchanged(request.headers.get("if-none-match"), stored):
             return Response(status_code=304, headers={"ETag": etag(stored.version)})
         return self._resource_response(request, stored, resource_type, projection)
 
@@ -88,17 +89,20 @@ class ResourceEndpoints:
             self.ctx.registry, resource_type
         )
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 stored = await tx.create(resource_type.name, normalized.document)
                 if normalized.member_ids:
+                    _refuse_self_membership(stored.id, normalized.member_ids)
                     await tx.add_members(stored.id, normalized.member_ids)
                     stored = await tx.get(
                         resource_type.name,
                         stored.id,
                         **_reads_for(resource_type, projection),
                     )
-                elif resource_type.name == "Group":
-                    stored = _with_empty_members(stored)
+                else:
+                    # Nothing to read back: a new resource has no members and
+                    # belongs to no group yet.
+                    stored = _as_new(stored)
         note(id=stored.id)
         response = self._resource_response(request, stored, resource_type, projection)
         response.status_code = 201
@@ -114,7 +118,7 @@ class ResourceEndpoints:
         )
         expected = self._expected_version(request)
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 current = await tx.get(resource_type.name, resource_id)
                 _check_version(expected, current)
                 normalized = normalize_resource(
@@ -131,6 +135,7 @@ class ResourceEndpoints:
                     expected_version=current.version,
                 )
                 if normalized.member_ids is not None:
+                    _refuse_self_membership(resource_id, normalized.member_ids)
                     await tx.replace_members(resource_id, normalized.member_ids)
                 stored = await tx.get(
                     resource_type.name,
@@ -149,7 +154,7 @@ class ResourceEndpoints:
         projection = search.projection(self.ctx.registry, resource_type)
         expected = self._expected_version(request)
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
                 await self._apply_patch(
                     tx, resource_type, resource_id, operations, expected
                 )
@@ -168,7 +173,7 @@ class ResourceEndpoints:
         resource_type: ResourceType,
         resource_id: str,
         operations: Any,
-        expected: int | None,
+        expected: frozenset[int] | None,
     ) -> None:
         current = await tx.get(resource_type.name, resource_id)
         _check_version(expected, current)
@@ -202,6 +207,7 @@ class ResourceEndpoints:
         changes = result.member_changes
         if changes is None:
             return
+        _refuse_self_membership(resource_id, [*(changes.replace or []), *changes.add])
         if changes.replace is not None:
             await tx.replace_members(resource_id, changes.replace)
         if changes.remove:
@@ -225,9 +231,14 @@ class ResourceEndpoints:
         resource_id = self._id(request)
         expected = self._expected_version(request)
         with translate_backend_errors():
-            async with self.backend.transaction(tenant) as tx:
+            async with self.ctx.transaction(tenant) as tx:
+                version = None
+                if expected is not None:
+                    current = await tx.get(resource_type.name, resource_id)
+                    _check_version(expected, current)
+                    version = current.version
                 await tx.delete(
-                    resource_type.name, resource_id, expected_version=expected
+                    resource_type.name, resource_id, expected_version=version
                 )
         return Response(status_code=204)
 
@@ -243,19 +254,26 @@ class ResourceEndpoints:
         size = search.page_size(
             default=settings.default_page_size, maximum=settings.max_page_size
         )
-        plans = [
-            (
+        across_types = len(resource_types) > 1
+        plans = []
+        for rt in resource_types:
+            query = search.to_query(
+                registry,
                 rt,
-                search.to_query(
-                    registry,
-                    rt,
-                    count=size,
-                    limits=self.ctx.limits,
-                ),
-                search.projection(registry, rt),
+                count=size,
+                limits=self.ctx.limits,
+                across_types=across_types,
             )
-            for rt in resource_types
-        ]
+            if query is not None:
+                plans.append((rt, query, search.projection(registry, rt)))
+        if not plans:
+            # No type knows the filter's attribute: say so, as for one type.
+            search.to_query(
+                registry,
+                resource_types[0],
+                count=size,
+                limits=self.ctx.limits,
+            )
         base_url = self.ctx.base_url(request)
         resources: list[dict[str, Any]] = []
         total = 0
@@ -317,42 +335,55 @@ class ResourceEndpoints:
         return resource_id
 
     @staticmethod
-    def _expected_version(request: Request) -> int | None:
-        return parse_if_match(request.headers.get("if-match"))
+    def _expected_version(request: Request) -> frozenset[int] | None:
+        return parse_entity_tags(request.headers.get("if-match"))
 
 
-def parse_if_match(header: str | None) -> int | None:
-    """The version an `If-Match` header names; None for none or `*`.
+def parse_entity_tags(header: str | None) -> frozenset[int] | None:
+    """The versions an `If-Match` or `If-None-Match` header lists; None for any.
 
-    Raises:
-        PreconditionFailed: the header names no version this gateway issued.
+    None stands for an absent header or `*`. Tags this gateway never issued
+    (not a version number) are kept out, so they match nothing.
     """
     if header is None or header.strip() == "*":
         return None
-    tag = header.split(",", 1)[0].strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise PreconditionFailed(
-            f"If-Match {header!r} is not a version of this resource"
-        )
-    return int(tag)
+    versions = set()
+    for tag in header.split(","):
+        text = tag.strip().removeprefix("W/").strip('"')
+        if text.isdigit() and text.isascii() and len(text) < 19:
+            versions.add(int(text))
+    return frozenset(versions)
 
 
-def _check_version(expected: int | None, current: StoredResource) -> None:
-    if expected is not None and expected != current.version:
+def _check_version(expected: frozenset[int] | None, current: StoredResource) -> None:
+    if expected is not None and current.version not in expected:
         raise PreconditionFailed(
-            f"If-Match names version {expected}, but the resource is at version "
-            f"{current.version}"
+            f"If-Match names another version; this one is at {etag(current.version)}"
         )
+
+
+def _as_new(stored: StoredResource) -> StoredResource:
+    if stored.resource_type == "Group":
+        return replace(stored, members=[])
+    return replace(stored, groups=[])
+
+
+def _refuse_self_membership(group_id: str, member_ids: Sequence[str]) -> None:
+    if group_id in member_ids:
+        raise InvalidValue("members: a group cannot be a member of itself")
+
+
+def _is_unchanged(if_none_match: str | None, stored: StoredResource) -> bool:
+    if if_none_match is None:
+        return False
+    tags = parse_entity_tags(if_none_match)
+    return tags is None or stored.version in tags
 
 
 def _reads_for(resource_type: ResourceType, projection: Projection) -> dict[str, bool]:
     if resource_type.name == "Group":
         return {"with_members": projection.wants("members")}
     return {"with_groups": projection.wants("groups")}
-
-
-def _with_empty_members(stored: StoredResource) -> StoredResource:
-    return replace(stored, members=[])
 
 
 def _shifted(query: Query, skipped: int, room: int) -> Query:

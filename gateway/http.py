@@ -87,8 +87,8 @@ def parse_json(raw: bytes, *, max_depth: int) -> Any:
 
     Raises:
         InvalidSyntax: not UTF-8 or not JSON, a repeated key, NaN or Infinity,
-            a lone surrogate, or nesting deeper than `max_depth`.
-        InvalidValue: a number beyond 64 bits or a float overflow, or U+0000.
+            a NUL or lone surrogate, or nesting deeper than `max_depth`.
+        InvalidValue: an integer beyond 64 bits, or a number past a double.
     """
     if not raw.strip():
         raise InvalidSyntax("request body is empty; a JSON object was expected")
@@ -117,7 +117,7 @@ def parse_json(raw: bytes, *, max_depth: int) -> Any:
         ) from None
     except ValueError as exc:
         raise InvalidSyntax(f"request body is not valid JSON: {exc}") from None
-    _check_tree(value, max_depth)
+    _check_structure(value, max_depth=max_depth)
     return value
 
 
@@ -126,10 +126,11 @@ def _check_content_type(content_type: str | None) -> None:
     if content_type is None:
         return
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type in _JSON_TYPES or media_type == "":
+    if media_type in _JSON_TYPES:
         return
+    shown = media_type if media_type.isascii() and media_type.isprintable() else "?"
     raise UnsupportedMediaType(
-        f'Content-Type "{media_type}" is not supported; send application/scim+json'
+        f'Content-Type "{shown[:64]}" is not supported; send application/scim+json'
     )
 
 
@@ -162,35 +163,33 @@ def _finite_float(text: str) -> float:
     return number
 
 
-def _check_tree(value: Any, max_depth: int) -> None:
-    """Refuse deep nesting and strings no store can hold, without recursing.
+def _check_structure(value: Any, *, max_depth: int) -> None:
+    """Refuse deep nesting, and strings no store can hold.
 
-    A lone surrogate (`"\\ud800"`) cannot be encoded as UTF-8 and U+0000 is
-    refused by Postgres text, so neither may reach a backend.
+    JSON escapes can spell a NUL or an unpaired surrogate (`\\u0000`,
+    `\\ud800`); PostgreSQL refuses both and they are no text anyone meant,
+    so they are refused here, once, for every body.
     """
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
-            _check_string(node)
-            continue
-        if not isinstance(node, dict | list):
-            continue
-        if depth > max_depth:
-            raise InvalidSyntax(f"request body nests deeper than {max_depth} levels")
-        children = node.values() if isinstance(node, dict) else node
-        if isinstance(node, dict):
-            stack.extend((key, depth) for key in node)
-        stack.extend((child, depth + 1) for child in children)
+            _check_text(node)
+        elif isinstance(node, dict | list):
+            if depth > max_depth:
+                raise InvalidSyntax(
+                    f"request body nests deeper than {max_depth} levels"
+                )
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+            if isinstance(node, dict):
+                stack.extend((key, depth) for key in node)
 
 
-def _check_string(text: str) -> None:
+def _check_text(text: str) -> None:
     if "\x00" in text:
-        raise InvalidValue("request body has a string containing U+0000")
+        raise InvalidSyntax("request body holds a NUL character (\\u0000)")
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        code = ord(text[exc.start])
-        raise InvalidSyntax(
-            f"request body has a lone surrogate U+{code:04X}, which is not text"
-        ) from None
+    except UnicodeEncodeError:
+        raise InvalidSyntax("request body holds an unpaired surrogate escape") from None

@@ -8,15 +8,24 @@ configures output, an embedding host keeps its own.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import uuid
 from contextvars import ContextVar
+from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ContextFilter", "RequestLogMiddleware", "configure_logging", "request_id"]
+__all__ = [
+    "ContextFilter",
+    "JsonFormatter",
+    "LineFormatter",
+    "RequestLogMiddleware",
+    "configure_logging",
+    "request_id",
+]
 
 access_log = logging.getLogger("scim_gateway.access")
 
@@ -27,6 +36,7 @@ route_info: ContextVar[dict[str, str] | None] = ContextVar(
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_FIELD = re.compile(r"(\w+)=(\S*)")
 
 
 class ContextFilter(logging.Filter):
@@ -38,12 +48,40 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr as `time level logger event key=value`; for the CLI only."""
+class LineFormatter(logging.Formatter):
+    """Formats INFO and WARNING records on one line, naming an exception's class.
+
+    A traceback is for ERROR (a 500) and DEBUG: trouble that recovers by itself,
+    such as the driver's pool retrying a lost database, is one line each time.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        if (
+            record.exc_info is None
+            or not logging.INFO <= record.levelno < logging.ERROR
+        ):
+            return super().format(record)
+        error = record.exc_info[1]
+        brief = logging.makeLogRecord(record.__dict__)
+        brief.msg = f"{record.getMessage()} error={type(error).__name__}"
+        brief.args = None
+        brief.exc_info = None
+        brief.exc_text = None
+        return super().format(brief)
+
+
+def configure_logging(level: str, *, as_json: bool = False) -> None:
+    """Log to stderr, one line per record; for the CLI only.
+
+    Text lines read `time level logger event key=value ...`; each line is one
+    JSON object (`JsonFormatter`) with `as_json`.
+    """
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
     handler.setFormatter(
-        logging.Formatter(
+        JsonFormatter()
+        if as_json
+        else LineFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s "
             "request_id=%(request_id)s tenant=%(tenant)s"
         )
@@ -51,6 +89,33 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, event and its fields.
+
+    A message `request method=GET status=200` becomes `"event": "request"`,
+    `"method": "GET"`, `"status": "200"`; the request id and tenant come from
+    `ContextFilter`, a traceback as `exception`.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        event, _, rest = record.getMessage().partition(" ")
+        entry: dict[str, str] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": event,
+        }
+        for name, value in _FIELD.findall(rest):
+            entry.setdefault(name, value)
+        for name in ("request_id", "tenant"):
+            entry.setdefault(name, str(getattr(record, name, "-")))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 class RequestLogMiddleware:
@@ -75,7 +140,8 @@ class RequestLogMiddleware:
         info: dict[str, str] = {}
         route_token = route_info.set(info)
         started = time.perf_counter()
-        status = 500
+        # Stays None when no answer was sent (the client hung up first).
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -98,7 +164,7 @@ class RequestLogMiddleware:
                     info.get("route", "-"),
                     info.get("resource", "-"),
                     info.get("id", "-"),
-                    status,
+                    status if status is not None else info.get("status", "-"),
                     info.get("scim_type", "-"),
                     elapsed_ms,
                 )
@@ -108,10 +174,27 @@ class RequestLogMiddleware:
 
 
 def note(**fields: str) -> None:
-    """Record route facts for the access line of the current request."""
+    """Record route facts for the access line of the current request.
+
+    Values come from the request (a resource id is whatever the path held), so
+    they are made safe for one log line: see `loggable`.
+    """
     info = route_info.get()
     if info is not None:
-        info.update(fields)
+        info.update((key, loggable(value)) for key, value in fields.items())
+
+
+def loggable(value: str, *, limit: int = 128) -> str:
+    """`value` with no character that could end or forge a log line.
+
+    Control characters, spaces and anything outside printable ASCII are
+    escaped as `\\xNN`/`\\uNNNN`, and long values are cut, so a crafted id
+    cannot split one access line into two.
+    """
+    if value.isascii() and value.isprintable() and " " not in value:
+        return value[:limit]
+    escaped = value.encode("unicode_escape").decode("ascii").replace(" ", "\\x20")
+    return escaped[:limit]
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -185,8 +185,13 @@ class Projection:
             return False
         if self._is_excluded(uri, parent.name, sub.name):
             return False
+        if sub.returned is Returned.REQUEST:
+            return any(
+                p.uri == uri and p.name == parent.name and p.sub == sub.name
+                for p in self.attributes
+            )
         if not self.attributes:
-            return sub.returned is not Returned.REQUEST
+            return True
         return any(
             p.uri == uri and p.name == parent.name and p.sub in (None, sub.name)
             for p in self.attributes

@@ -300,7 +300,11 @@ GROUP_SCHEMA = Schema(
                 mutability=Mutability.IMMUTABLE,
                 reference_types=("User", "Group"),
             ),
-            _attr("display", mutability=Mutability.READ_ONLY),
+            # Computed from the member's name on read, so only on request: a
+            # client comparing what it wrote with what it reads sees no change.
+            _attr(
+                "display", mutability=Mutability.READ_ONLY, returned=Returned.REQUEST
+            ),
             _attr(
                 "type",
                 mutability=Mutability.IMMUTABLE,

@@ -8,6 +8,7 @@ Query strings and `/.search` bodies carry the same parameters; both become a
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,10 @@ __all__ = ["LIST_RESPONSE", "SEARCH_REQUEST", "SearchRequest"]
 
 # Far past any real store, and small enough for every SQL engine's OFFSET.
 _MAX_START_INDEX = 2**31
+
+logger = logging.getLogger(__name__)
+
+_UNSORTABLE = frozenset({"members", "groups"})
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -60,9 +65,9 @@ class SearchRequest:
             raise InvalidSyntax("a search request must be a JSON object")
         keys = {key.lower(): value for key, value in body.items()}
         return cls(
-            filter=_optional_text(keys, "filter"),
-            sort_by=_optional_text(keys, "sortby"),
-            descending=_is_descending(_optional_text(keys, "sortorder")),
+            filter=_optional_text(keys, "filter", "filter"),
+            sort_by=_optional_text(keys, "sortby", "sortBy"),
+            descending=_is_descending(_optional_text(keys, "sortorder", "sortOrder")),
             start_index=_start_index(keys.get("startindex")),
             count=_count(keys.get("count")),
             attributes=_names(keys.get("attributes"), "attributes"),
@@ -82,7 +87,14 @@ class SearchRequest:
         *,
         count: int,
         limits: Limits = DEFAULT_LIMITS,
-    ) -> Query:
+        across_types: bool = False,
+    ) -> Query | None:
+        """The backend query for one resource type.
+
+        With `across_types` (root `/.search`) an attribute this type lacks is
+        no error: a filter naming it matches nothing here (None), and a sortBy
+        naming it leaves this type in creation order.
+        """
         resolve = functools.partial(registry.resolve, resource_type)
         expr = None
         if self.filter is not None:
@@ -93,8 +105,13 @@ class SearchRequest:
                     max_length=limits.max_filter_length,
                     max_depth=limits.max_filter_depth,
                 )
+            except UnknownAttributeError as exc:
+                if across_types:
+                    return None
+                raise InvalidFilter(exc.detail) from None
             except FilterError as exc:
                 raise InvalidFilter(exc.detail) from None
+            logger.debug("filter.parsed resource=%s ast=%r", resource_type.name, expr)
         sort = None
         if self.sort_by is not None:
             try:
@@ -102,8 +119,18 @@ class SearchRequest:
                     self.sort_by, resolve, max_length=limits.max_filter_length
                 )
                 sort = SortSpec(path, self.descending)
+            except UnknownAttributeError as exc:
+                if not across_types:
+                    raise InvalidValue(f"sortBy: {exc.detail}") from None
             except FilterError as exc:
                 raise InvalidValue(f"sortBy: {exc.detail}") from None
+            if (
+                sort is not None
+                and sort.path.uri is None
+                and sort.path.name in _UNSORTABLE
+            ):
+                # Memberships live beside the resource, and no store orders by them.
+                raise InvalidValue(f'sortBy "{self.sort_by}" is not supported')
         projection = self.projection(registry, resource_type)
         return Query(
             filter=expr,
@@ -120,13 +147,19 @@ class SearchRequest:
         return Projection(
             resource_type,
             attributes=resolve_names(registry, resource_type, self.attributes),
-            excluded=resolve_names(registry, resource_type, self.excluded),
+            excluded=resolve_names(
+                registry, resource_type, self.excluded, label="excludedAttributes"
+            ),
             _registry=registry,
         )
 
 
 def resolve_names(
-    registry: SchemaRegistry, resource_type: ResourceType, names: Sequence[str]
+    registry: SchemaRegistry,
+    resource_type: ResourceType,
+    names: Sequence[str],
+    *,
+    label: str = "attributes",
 ) -> tuple[AttrPath, ...]:
     """Resolve `attributes` entries; a bare extension URN means all its attributes.
 
@@ -147,7 +180,7 @@ def resolve_names(
         except UnknownAttributeError:
             continue
         except FilterError as exc:
-            raise InvalidValue(f"attributes: {exc.detail}") from None
+            raise InvalidValue(f"{label}: {exc.detail}") from None
     return tuple(paths)
 
 
@@ -167,12 +200,12 @@ def _names(raw: Any, key: str) -> tuple[str, ...]:
     raise InvalidValue(f"{key} must be a list of attribute names")
 
 
-def _optional_text(keys: Mapping[str, Any], key: str) -> str | None:
+def _optional_text(keys: Mapping[str, Any], key: str, name: str) -> str | None:
     value = keys.get(key)
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise InvalidValue(f"{key} must be a string")
+        raise InvalidValue(f"{name} must be a string")
     return value
 
 
@@ -191,11 +224,10 @@ def _whole_number(raw: Any, name: str) -> int | None:
         raise InvalidValue(f"{name} must be a whole number")
     if isinstance(raw, int):
         return raw
-    if isinstance(raw, str):
-        try:
-            return int(raw.strip())
-        except ValueError:
-            pass
+    # int() would also read other scripts' digits and "1_000"; SCIM means ASCII.
+    text = raw.strip() if isinstance(raw, str) else ""
+    if text.lstrip("-").isdigit() and text.isascii() and len(text) <= 30:
+        return int(text)
     raise InvalidValue(f"{name} must be a whole number")
 
 

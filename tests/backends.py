@@ -7,10 +7,11 @@ that is created before and dropped after each test.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,36 @@ async def postgres_schema() -> AsyncIterator[str]:
     finally:
         await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await connection.close()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a fresh database on the test server, dropped afterwards.
+
+    For tests that hand a URL to another process, which cannot share a schema
+    set up by this one.
+    """
+    import asyncpg
+
+    asyncio.run(_check_postgres_now())
+    name = f"test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _check_postgres_now() -> None:
+    await skip_without_postgres()
 
 
 @asynccontextmanager

@@ -16,6 +16,9 @@ from scim_gateway.backends.base import Backend
 from scim_gateway.config import Settings
 from tests.backends import BACKEND_KINDS, open_backend
 
+# pytester runs the pytest plugin (scim_gateway.testing) in projects of its own.
+pytest_plugins = ["pytester"]
+
 # Property tests share one backend across examples (state builds up, as in a
 # real service) and answer at the speed of a shared machine: hence the
 # suppressed health checks and no deadline. `bounded` (make test) runs the

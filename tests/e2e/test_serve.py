@@ -20,7 +20,7 @@ USER = {
 
 @pytest.fixture
 def database(tmp_path: Path) -> str:
-    return str(tmp_path / "gateway.sqlite3")
+    return str(tmp_path / "var" / "gateway.sqlite3")
 
 
 @pytest.fixture
@@ -134,3 +134,56 @@ def test_help_lists_every_command_and_option() -> None:
     ):
         assert option in serve.stdout
     assert {"issue", "rotate", "list", "revoke"} <= set(token.stdout.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "--database", "mysql://x@127.0.0.1/db"], "unsupported database"),
+        (["serve", "--port", "99999"], "not a port"),
+        (["serve", "--log-level", "CHATTY"], "invalid choice"),
+        (["serve", "--pool-size", "0"], "not a whole number from 1"),
+        (["token", "list", "--database", "/nonexistent/dir/x.sqlite3"], "no database"),
+        (["token", "issue", "--database", "memory"], "keeps no tokens"),
+        (
+            ["serve", "--database", "postgresql://postgres@127.0.0.1:1/nope"],
+            "the database failed",
+        ),
+    ],
+)
+def test_bad_command_line_is_one_line_without_traceback(
+    args: list[str], message: str
+) -> None:
+    result = run_cli(*args)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "SCIM base URL" not in result.stdout
+
+
+def test_port_in_use_is_reported_before_the_banner(
+    tmp_path: Path, database: str, servers: list[Server]
+) -> None:
+    first = start(servers, tmp_path, "--database", database)
+
+    second = run_cli("serve", "--port", str(first.port), "--database", database)
+
+    assert second.returncode == 1
+    assert "cannot listen on" in second.stderr
+    assert "SCIM base URL" not in second.stdout
+
+
+def test_revoking_every_token_is_not_undone_by_a_restart(
+    tmp_path: Path, database: str, servers: list[Server]
+) -> None:
+    first = start(servers, tmp_path, "--database", database)
+    first.stop()
+    listed = run_cli("token", "list", "--database", database)
+    token_id = listed.stdout.split("\t")[0]
+    revoked = run_cli("token", "revoke", "--database", database, token_id)
+
+    second = start(servers, tmp_path, "--database", database)
+
+    assert revoked.returncode == 0, revoked.stderr
+    assert printed_token(second.output()) is None

@@ -32,10 +32,10 @@ BODIES = [
     ),
     (b'{"count": NaN}', "invalidSyntax", "NaN"),
     (b'{"count": -Infinity}', "invalidSyntax", "-Infinity"),
-    (b'{"userName": "\\ud800"}', "invalidSyntax", "lone surrogate U+D800"),
+    (b'{"userName": "\\ud800"}', "invalidSyntax", "unpaired surrogate"),
     (b'{"count": 1e400}', "invalidValue", "too large for a double"),
     (b'{"count": 99999999999999999999}', "invalidValue", "beyond 64 bits"),
-    (b'{"userName": "a\\u0000"}', "invalidValue", "U+0000"),
+    (b'{"userName": "a\\u0000"}', "invalidSyntax", "NUL character"),
     (b"", "invalidSyntax", "empty"),
 ]
 

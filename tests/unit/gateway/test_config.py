@@ -57,3 +57,14 @@ def test_database_path_names_only_sqlite_files(
 
 def test_token_is_not_in_repr() -> None:
     assert "s3cret" not in repr(Settings(token="s3cret"))
+
+
+def test_pool_size_comes_from_the_environment() -> None:
+    settings = Settings.from_env({"SCIM_GATEWAY_POOL_SIZE": "25"})
+
+    assert settings.pool_size == 25
+
+
+def test_pool_size_below_one_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="SCIM_GATEWAY_POOL_SIZE"):
+        Settings.from_env({"SCIM_GATEWAY_POOL_SIZE": "0"})

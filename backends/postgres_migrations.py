@@ -1,0 +1,190 @@
+"""Numbered schema migrations of the Postgres backend, applied at start-up.
+
+Each migration runs once per schema, recorded in `schema_migrations`. All of
+them run in one transaction that first takes a transaction-scoped advisory lock
+keyed by the schema, so several gateway processes starting at once apply each
+migration exactly once: the others wait for the lock, then find nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from scim_gateway.backends import postgres_credentials as credentials
+
+__all__ = ["MIGRATIONS", "Migration", "migrate"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+_TABLES = """
+CREATE TABLE resources (
+    tenant text NOT NULL,
+    resource_type text NOT NULL,
+    id text COLLATE "C" NOT NULL,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    document jsonb NOT NULL,
+    user_name_folded text COLLATE "C",
+    external_id text COLLATE "C",
+    display_name text,
+    display_name_folded text COLLATE "C",
+    created timestamptz NOT NULL,
+    last_modified timestamptz NOT NULL,
+    version integer NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+
+-- Uniqueness is the database's job (RFC 7643 §4.1 userName, §4.2 displayName
+-- by this gateway's choice): a unique index cannot be raced past. Client
+-- strings are indexed by their md5, since a B-tree entry holds at most about
+-- 2,700 bytes and the gateway accepts longer strings; lookups compare the md5
+-- (index) and then the value itself.
+CREATE UNIQUE INDEX resources_user_name_key
+    ON resources (tenant, md5(user_name_folded)) WHERE resource_type = 'User';
+CREATE UNIQUE INDEX resources_group_display_name_key
+    ON resources (tenant, md5(display_name_folded)) WHERE resource_type = 'Group';
+CREATE INDEX resources_user_display_name_idx
+    ON resources (tenant, md5(display_name_folded)) WHERE resource_type = 'User';
+CREATE INDEX resources_external_id_idx
+    ON resources (tenant, resource_type, md5(external_id));
+-- Lists without sortBy come in creation order.
+CREATE INDEX resources_seq_idx ON resources (tenant, resource_type, seq);
+
+-- Members live beside the group so that adding one to a group of 100,000 is
+-- one row; the foreign keys delete memberships with either side.
+CREATE TABLE memberships (
+    tenant text NOT NULL,
+    group_id text COLLATE "C" NOT NULL,
+    member_id text COLLATE "C" NOT NULL,
+    member_type text NOT NULL,
+    PRIMARY KEY (tenant, group_id, member_id),
+    FOREIGN KEY (tenant, group_id) REFERENCES resources (tenant, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant, member_id) REFERENCES resources (tenant, id) ON DELETE CASCADE
+);
+CREATE INDEX memberships_member_idx ON memberships (tenant, member_id);
+"""
+
+# scim_fold is the case folding of caseExact=false attributes inside the JSON
+# document. ICU's lower() is the full Unicode mapping that Python's str.lower()
+# applies on the other backends; the database's own lower() follows its
+# LC_CTYPE, which under "C" folds ASCII only. Without ICU, lower() it is.
+#
+# scim_value_keys gives the md5 of each folded `value` of a multi-valued
+# attribute, for a GIN index that makes `emails[type eq "work" and value eq
+# "x"]` and `emails.value eq "x"` index lookups: the compiler adds
+# `scim_value_keys(...) @> ARRAY[md5(scim_fold(x))]`, which the exact predicate
+# implies and which still decides. (A jsonb_path_ops index on the array could
+# only match values case-sensitively; md5 keeps GIN entries small whatever the
+# length of an address.) Both bodies name pg_catalog functions only, since an
+# index expression may be evaluated under any search_path.
+_FOLD = """
+DO $migration$
+DECLARE
+    fold text := CASE
+        WHEN EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')
+        THEN 'lower((%s) COLLATE "und-x-icu")'
+        ELSE 'lower(%s)'
+    END;
+BEGIN
+    EXECUTE format(
+        'CREATE FUNCTION scim_fold(text) RETURNS text'
+        ' LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L',
+        'SELECT ' || format(fold, '$1')
+    );
+    EXECUTE format(
+        'CREATE FUNCTION scim_value_keys(items jsonb) RETURNS text[]'
+        ' LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L',
+        'SELECT ARRAY(SELECT md5(' || format(fold, 'item->>''value''') || ')'
+        || ' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(items) = ''array'''
+        || ' THEN items ELSE ''[]''::jsonb END) AS item'
+        || ' WHERE jsonb_typeof(item->''value'') = ''string'')'
+    );
+END
+$migration$;
+
+-- A dateTime inside the document as timestamptz, NULL unless it parses;
+-- as Python's datetime.fromisoformat, a value without offset is UTC.
+CREATE FUNCTION scim_instant(value text) RETURNS timestamptz
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT AS $function$
+BEGIN
+    IF value !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN
+        RETURN NULL;
+    END IF;
+    IF value ~ ':[0-9]{2}([.,][0-9]+)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$' THEN
+        RETURN value::timestamptz;
+    END IF;
+    RETURN value::timestamp AT TIME ZONE 'UTC';
+EXCEPTION WHEN data_exception THEN
+    RETURN NULL;
+END
+$function$;
+
+CREATE INDEX resources_email_values_idx
+    ON resources USING gin (scim_value_keys(document->'emails'))
+    WHERE resource_type = 'User';
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "resources and memberships", _TABLES),
+    Migration(2, "SQL functions and the case-folded e-mail index", _FOLD),
+    Migration(3, "tenants and token digests", credentials.MIGRATION),
+)
+
+
+async def migrate(
+    connection: asyncpg.Connection | PoolConnectionProxy, *, schema: str | None
+) -> list[int]:
+    """Apply the migrations this schema lacks; return the versions applied."""
+    async with connection.transaction():
+        # Keyed by the schema's name, which need not exist yet.
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended("
+            "'scim_gateway.migrations.' || coalesce($1, current_schema()), 0))",
+            schema,
+        )
+        if schema is not None:
+            await connection.execute(
+                f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}"
+            )
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied timestamptz NOT NULL DEFAULT now())"
+        )
+        rows = await connection.fetch("SELECT version FROM schema_migrations")
+        done = {row["version"] for row in rows}
+        applied = [m for m in MIGRATIONS if m.version not in done]
+        for migration in applied:
+            await _apply(connection, migration)
+
+    return [migration.version for migration in applied]
+
+
+async def _apply(
+    connection: asyncpg.Connection | PoolConnectionProxy, migration: Migration
+) -> None:
+    logger.info(
+        "postgres.migrate version=%s name=%s", migration.version, migration.name
+    )
+    await connection.execute(migration.sql)
+    await connection.execute(
+        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+        migration.version,
+        migration.name,
+    )
+
+
+def quote_ident(name: str) -> str:
+    """A double-quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'

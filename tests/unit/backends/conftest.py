@@ -1,0 +1,39 @@
+"""Fixtures for the Postgres backend tests: a fresh schema and a backend in it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from scim_gateway.backends.postgres import PostgresBackend
+from tests.backends import POSTGRES_URL, postgres_schema
+
+
+@pytest.fixture
+async def schema() -> AsyncIterator[str]:
+    async with postgres_schema() as name:
+        yield name
+
+
+@pytest.fixture
+async def postgres(schema: str) -> AsyncIterator[PostgresBackend]:
+    backend = PostgresBackend(POSTGRES_URL, schema=schema)
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+@pytest.fixture
+async def sql(schema: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection whose search_path is the test schema."""
+    connection = await asyncpg.connect(
+        POSTGRES_URL, server_settings={"search_path": f'"{schema}"'}
+    )
+    try:
+        yield connection
+    finally:
+        await connection.close()
