@@ -46,7 +46,6 @@ class Settings:
     max_value_length: int = 65_536
     auth_failure_limit: int = 10
     auth_failure_window: int = 60
-    trusted_proxies: str | None = None
     group_patch_returns_resource: bool = False
     log_level: str = "INFO"
     log_format: str = "text"

@@ -104,6 +104,6 @@ def client_address(request: Request) -> str:
     """The address a request came from, as the ASGI server reports it.
 
     Behind a reverse proxy this is the proxy's address unless the server
-    trusts its forwarding headers (`--trusted-proxies`).
+    trusts its forwarding headers (`--forwarded-allow-ips`).
     """
     return request.client.host if request.client else "-"
