@@ -15,6 +15,7 @@ from scim_gateway.backends.errors import (
     ConflictError,
     MemberNotFoundError,
     NotFoundError,
+    Outage,
     UnavailableError,
     VersionMismatchError,
 )
@@ -189,8 +190,16 @@ def translate_backend_errors() -> Iterator[None]:
         shown = ", ".join(exc.member_ids[:5])
         raise InvalidValue(f"members: no user or group with id {shown}") from None
     except UnavailableError as exc:
-        logger.warning("backend_unavailable reason=%s", exc.reason)
-        raise Unavailable(
-            "the database is not reachable right now; retry later",
-            retry_after=exc.retry_after,
-        ) from None
+        logger.warning(
+            "backend_unavailable outage=%s reason=%s", exc.outage.value, exc.reason
+        )
+        raise Unavailable(_OUTAGES[exc.outage], retry_after=exc.retry_after) from None
+
+
+# What a client is told of each outage: the kind, never the driver's words,
+# which may name paths, hosts or SQL.
+_OUTAGES = {
+    Outage.UNREACHABLE: "the database is not reachable right now; retry later",
+    Outage.FULL: "the database is out of space; writes fail until space is freed",
+    Outage.READ_ONLY: "the database is read-only; writes fail until it is writable",
+}
