@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "ConflictError",
     "MemberNotFoundError",
     "NotFoundError",
+    "Outage",
     "UnavailableError",
     "VersionMismatchError",
 ]
@@ -50,10 +52,31 @@ class MemberNotFoundError(BackendError):
         self.member_ids = list(member_ids)
 
 
-class UnavailableError(BackendError):
-    """The store cannot be reached or is not writable now; retrying may succeed."""
+class Outage(enum.Enum):
+    """Why a store is unavailable, as far as the client may be told."""
 
-    def __init__(self, reason: str, *, retry_after: int = 5) -> None:
+    UNREACHABLE = "unreachable"
+    FULL = "full"
+    READ_ONLY = "read_only"
+
+
+class UnavailableError(BackendError):
+    """The store cannot be reached or is not writable now; retrying may succeed.
+
+    Args:
+        reason: for the log; may name paths and driver messages, so it never
+            reaches a client.
+        outage: the kind of trouble, which the client is told in plain words.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retry_after: int = 5,
+        outage: Outage = Outage.UNREACHABLE,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.outage = outage

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from scim_gateway.backends.base import USER, GroupRef, Member, StoredResource
-from scim_gateway.backends.errors import UnavailableError
+from scim_gateway.backends.errors import Outage, UnavailableError
 
 __all__ = [
     "DerivedColumns",
@@ -76,7 +76,15 @@ def _unavailable(exc: BaseException) -> UnavailableError:
     # The class name only: driver messages may name hosts and users.
     kind = type(exc).__name__
     logger.warning("postgres.unavailable error=%s", kind)
-    return UnavailableError(f"PostgreSQL is unavailable ({kind})")
+    return UnavailableError(f"PostgreSQL is unavailable ({kind})", outage=_outage(exc))
+
+
+def _outage(exc: BaseException) -> Outage:
+    if isinstance(exc, asyncpg.DiskFullError):
+        return Outage.FULL
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        return Outage.READ_ONLY
+    return Outage.UNREACHABLE
 
 
 async def init_connection(connection: asyncpg.Connection) -> None:

@@ -35,6 +35,7 @@ from scim_gateway.backends.errors import (
     BackendError,
     ConflictError,
     NotFoundError,
+    Outage,
     UnavailableError,
 )
 from scim_gateway.backends.invitations import (
@@ -92,8 +93,27 @@ def translate(exc: Exception) -> Exception:
     lowered = message.lower()
     if isinstance(exc, sqlite3.DatabaseError | sqlite3.ProgrammingError):
         if any(word in lowered for word in _UNAVAILABLE):
-            return UnavailableError(f"SQLite database unavailable: {message}")
+            return UnavailableError(
+                f"SQLite database unavailable: {message}", outage=_outage(lowered)
+            )
     return exc
+
+
+def _outage(message: str) -> Outage:
+    # SQLITE_FULL says "database or disk is full"; SQLITE_READONLY says
+    # "attempt to write a readonly database".
+    if "full" in message:
+        return Outage.FULL
+    if "readonly" in message or "read-only" in message:
+        return Outage.READ_ONLY
+    return Outage.UNREACHABLE
+
+
+def _is_writable(path: str) -> bool:
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.access(folder, os.W_OK) and (
+        not os.path.exists(path) or os.access(path, os.W_OK)
+    )
 
 
 class _Worker:
@@ -529,6 +549,14 @@ class SqliteBackend(Backend, CredentialStore):
             sqlite3.connect(self.path, uri=self._is_uri).close()
         except sqlite3.Error as exc:
             raise UnavailableError(f"cannot open SQLite database: {exc}") from exc
+        if not self._is_uri and not _is_writable(self.path):
+            # WAL mode writes beside the file (-wal, -shm), so a read-only
+            # file or folder cannot even be read; say so rather than
+            # "unable to open database file".
+            raise UnavailableError(
+                f"SQLite database {self.path} or its folder is read-only",
+                outage=Outage.READ_ONLY,
+            )
 
     async def _connect(self, workers: list[_Worker]) -> _Worker:
         try:

@@ -85,11 +85,18 @@ class _NumberRule:
             token.value = int(text) if is_integer else float(text)
         except ValueError:  # more digits than int() converts
             raise FilterSyntaxError("number too long", position=token.index) from None
-        if not math.isfinite(token.value):
+        if not _fits(token.value):
             raise FilterSyntaxError(
                 f"number out of range {excerpt(text)}", position=token.index
             )
         return token
+
+
+def _fits(number: int | float) -> bool:
+    """Whether a store can hold `number`: a 64-bit integer or a finite double."""
+    if isinstance(number, int):
+        return -(2**63) <= number < 2**63
+    return math.isfinite(number)
 
 
 class _Lexer(SCIMLexer):  # type: ignore[misc]  # scim2-filter-parser ships no types

@@ -24,16 +24,22 @@ SKIPPED = (Mut.READ_ONLY, Mut.WRITE_ONLY)
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what one resource may hold.
+    """Bounds on what one resource, and one request changing it, may hold.
 
     Args:
         max_string_length: characters in one string value.
         max_values: elements of one multi-valued attribute (group members are
             not counted: they are stored beside the group).
+        max_members: member ids one request may add, remove or set.
+        max_filter_length: characters in one filter or PATCH path.
+        max_filter_depth: nesting of parentheses and value filters in one.
     """
 
     max_string_length: int = 65_536
     max_values: int = 1_000
+    max_members: int = 10_000
+    max_filter_length: int = 4096
+    max_filter_depth: int = 50
 
 
 DEFAULT_LIMITS = Limits()

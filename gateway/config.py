@@ -41,7 +41,11 @@ class Settings:
     max_json_depth: int = 32
     max_operations: int = 1000
     max_filter_length: int = 4096
+    max_filter_depth: int = 50
+    max_members_per_request: int = 10_000
     max_value_length: int = 65_536
+    auth_failure_limit: int = 10
+    auth_failure_window: int = 60
     group_patch_returns_resource: bool = False
     log_level: str = "INFO"
     log_format: str = "text"

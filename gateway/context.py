@@ -16,6 +16,7 @@ from scim_gateway.backends.errors import (
     ConflictError,
     MemberNotFoundError,
     NotFoundError,
+    Outage,
     UnavailableError,
     VersionMismatchError,
 )
@@ -26,6 +27,7 @@ from scim_gateway.errors import (
     InvalidValue,
     NotFound,
     PreconditionFailed,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
     Uniqueness,
@@ -35,6 +37,7 @@ from scim_gateway.logs import tenant_id
 from scim_gateway.outbox import OutboxWorker, RetryPolicy
 from scim_gateway.plugins.base import Deliverer
 from scim_gateway.schemas import SchemaRegistry
+from scim_gateway.throttle import FailedAuthThrottle, client_address
 
 __all__ = ["GatewayContext", "accept_url_for", "translate_backend_errors"]
 
@@ -64,7 +67,15 @@ class GatewayContext:
         self.authenticate = authenticate
         self.registry = registry or SchemaRegistry()
         self.changes = ChangeFeed(on_change)
-        self.limits = Limits(max_string_length=settings.max_value_length)
+        self.limits = Limits(
+            max_string_length=settings.max_value_length,
+            max_members=settings.max_members_per_request,
+            max_filter_length=settings.max_filter_length,
+            max_filter_depth=settings.max_filter_depth,
+        )
+        self.throttle = FailedAuthThrottle(
+            limit=settings.auth_failure_limit, window=settings.auth_failure_window
+        )
         self.outbox = OutboxWorker(
             backend,
             deliverer,
@@ -105,18 +116,27 @@ class GatewayContext:
         """Open the backend if needed, then resolve the request's tenant.
 
         Raises:
+            TooManyRequests: the client's address failed too often lately;
+                its token is not looked at.
             Unauthorized: no valid credentials, or a tenant in the path that
                 is not the one the credentials name. The answer is the same
-                whether or not that tenant exists.
+                whether or not that tenant exists. Either failure counts
+                against the client's address.
         """
+        address = client_address(request)
+        wait = self.throttle.retry_after(address)
+        if wait is not None:
+            raise TooManyRequests(
+                "too many failed authentications from this address; "
+                f"retry in {wait} seconds",
+                retry_after=wait,
+            )
         await self.ensure_open()
-        with translate_backend_errors():
-            tenant = await self.authenticate(request)
-        named = request.path_params.get("tenant")
-        if named is not None and named != tenant:
-            client = request.client.host if request.client else "-"
-            logger.warning("auth_failed reason=tenant_mismatch source=%s", client)
-            raise Unauthorized("the bearer token is not valid for this URL")
+        try:
+            tenant = await self._tenant_of(request, address)
+        except Unauthorized:
+            self.throttle.record_failure(address)
+            raise
         tenant_id.set(tenant)
         return tenant
 
@@ -131,6 +151,15 @@ class GatewayContext:
         raises is logged at ERROR and the others still run.
         """
         return self.changes.subscribe(callback)
+
+    async def _tenant_of(self, request: Request, address: str) -> str:
+        with translate_backend_errors():
+            tenant = await self.authenticate(request)
+        named = request.path_params.get("tenant")
+        if named is not None and named != tenant:
+            logger.warning("auth_failed reason=tenant_mismatch source=%s", address)
+            raise Unauthorized("the bearer token is not valid for this URL")
+        return tenant
 
     async def close(self) -> None:
         """Close the backend if this gateway opened it (its lifespan or a request)."""
@@ -235,8 +264,16 @@ def translate_backend_errors() -> Iterator[None]:
         shown = ", ".join(exc.member_ids[:5])
         raise InvalidValue(f"members: no user or group with id {shown}") from None
     except UnavailableError as exc:
-        logger.warning("backend_unavailable reason=%s", exc.reason)
-        raise Unavailable(
-            "the database is not reachable right now; retry later",
-            retry_after=exc.retry_after,
-        ) from None
+        logger.warning(
+            "backend_unavailable outage=%s reason=%s", exc.outage.value, exc.reason
+        )
+        raise Unavailable(_OUTAGES[exc.outage], retry_after=exc.retry_after) from None
+
+
+# What a client is told of each outage: the kind, never the driver's words,
+# which may name paths, hosts or SQL.
+_OUTAGES = {
+    Outage.UNREACHABLE: "the database is not reachable right now; retry later",
+    Outage.FULL: "the database is out of space; writes fail until space is freed",
+    Outage.READ_ONLY: "the database is read-only; writes fail until it is writable",
+}

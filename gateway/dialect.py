@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from scim_gateway.coercion import json_kind
+from scim_gateway.coercion import DEFAULT_LIMITS, Limits, json_kind
 from scim_gateway.errors import InvalidPath, InvalidValue, Mutability, NoTarget
-from scim_gateway.filters.ast import AttrPath, AttrType, Expr
+from scim_gateway.filters.ast import AttrPath, AttrType, Expr, PatchPath
 from scim_gateway.filters.errors import FilterError, UnknownAttributeError
 from scim_gateway.filters.parser import parse_filter, parse_path
 from scim_gateway.patchop import Op, PatchOperation
@@ -77,6 +77,8 @@ def read_steps(
     registry: SchemaRegistry,
     resource_type: ResourceType,
     operations: Sequence[PatchOperation],
+    *,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[Step]:
     """Resolve every operation's path and absorb the client dialects.
 
@@ -86,9 +88,9 @@ def read_steps(
         Mutability: a path that names a read-only attribute.
         InvalidValue: a path-less operation whose value is not an object.
     """
-    reader = _reader(registry, resource_type.name)
+    reader = _reader(registry, resource_type.name, limits)
     if reader.resource_type is not resource_type:
-        reader = _StepReader(registry, resource_type)
+        reader = _StepReader(registry, resource_type, limits)
     steps: list[Step] = []
     for operation in operations:
         steps.extend(reader.read(operation))
@@ -96,8 +98,8 @@ def read_steps(
 
 
 @functools.lru_cache(maxsize=16)
-def _reader(registry: SchemaRegistry, type_name: str) -> _StepReader:
-    return _StepReader(registry, registry.resource_type(type_name))
+def _reader(registry: SchemaRegistry, type_name: str, limits: Limits) -> _StepReader:
+    return _StepReader(registry, registry.resource_type(type_name), limits)
 
 
 class _StepReader:
@@ -105,9 +107,12 @@ class _StepReader:
     # each is parsed and resolved once, up to this many distinct ones.
     _MAX_TARGETS = 256
 
-    def __init__(self, registry: SchemaRegistry, resource_type: ResourceType) -> None:
+    def __init__(
+        self, registry: SchemaRegistry, resource_type: ResourceType, limits: Limits
+    ) -> None:
         self.registry = registry
         self.resource_type = resource_type
+        self.limits = limits
         self._resolve = functools.partial(registry.resolve, resource_type)
         self._targets: dict[str, AttributeTarget | ExtensionTarget | None] = {}
 
@@ -146,7 +151,7 @@ class _StepReader:
         if schema is not None:
             return ExtensionTarget(schema)
         try:
-            path = parse_path(text, self._resolve)
+            path = self._parse_path(text)
         except FilterError as exc:
             single = self._single_valued_filter(text)
             if single is None:
@@ -163,6 +168,14 @@ class _StepReader:
         sub = None if path.sub is None else attribute.sub(path.sub)
         return AttributeTarget(text, uri, attribute, path.value_filter, sub)
 
+    def _parse_path(self, text: str) -> PatchPath:
+        return parse_path(
+            text,
+            self._resolve,
+            max_length=self.limits.max_filter_length,
+            max_depth=self.limits.max_filter_depth,
+        )
+
     def _single_valued_filter(self, text: str) -> AttributeTarget | None:
         """`manager[value eq "id"]`: a value filter on a single-valued complex.
 
@@ -173,7 +186,7 @@ class _StepReader:
         if match is None:
             return None
         try:
-            head = parse_path(match["attr"], self._resolve)
+            head = self._parse_path(match["attr"])
         except FilterError:
             return None
         found = self.registry.find(
@@ -189,7 +202,10 @@ class _StepReader:
 
         try:
             expr = parse_filter(
-                match["filter"], functools.partial(_resolve_sub, attribute)
+                match["filter"],
+                functools.partial(_resolve_sub, attribute),
+                max_length=self.limits.max_filter_length,
+                max_depth=self.limits.max_filter_depth,
             )
         except FilterError as exc:
             raise InvalidPath(f'{exc.detail} in path "{text}"') from None

@@ -287,7 +287,7 @@ class ResourceEndpoints:
                 registry,
                 rt,
                 count=size,
-                max_filter_length=settings.max_filter_length,
+                limits=self.ctx.limits,
                 across_types=across_types,
             )
             if query is not None:
@@ -298,7 +298,7 @@ class ResourceEndpoints:
                 registry,
                 resource_types[0],
                 count=size,
-                max_filter_length=settings.max_filter_length,
+                limits=self.ctx.limits,
             )
         base_url = self.ctx.base_url(request)
         resources: list[dict[str, Any]] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ from starlette.responses import Response
 
 from scim_gateway.errors import (
     InvalidSyntax,
+    InvalidValue,
     NotAcceptable,
     PayloadTooLarge,
     ScimError,
@@ -22,6 +24,8 @@ __all__ = ["SCIM_MEDIA_TYPE", "ScimResponse", "error_response", "read_json"]
 SCIM_MEDIA_TYPE = "application/scim+json"
 _JSON_TYPES = {"application/scim+json", "application/json"}
 _ACCEPTABLE = _JSON_TYPES | {"*/*", "application/*"}
+_INT_MAX = 2**63 - 1
+_INT_MIN = -(2**63)
 
 
 class ScimResponse(Response):
@@ -92,6 +96,13 @@ async def read_json(request: Request, *, max_bytes: int, max_depth: int) -> Any:
 
 
 def parse_json(raw: bytes, *, max_depth: int) -> Any:
+    """Parse a request body into JSON values that every store can hold.
+
+    Raises:
+        InvalidSyntax: not UTF-8 or not JSON, a repeated key, NaN or Infinity,
+            a NUL or lone surrogate, or nesting deeper than `max_depth`.
+        InvalidValue: an integer beyond 64 bits, or a number past a double.
+    """
     if not raw.strip():
         raise InvalidSyntax("request body is empty; a JSON object was expected")
     try:
@@ -102,7 +113,11 @@ def parse_json(raw: bytes, *, max_depth: int) -> Any:
         ) from None
     try:
         value = json.loads(
-            text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_refuse_constant,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
         )
     except json.JSONDecodeError as exc:
         raise InvalidSyntax(
@@ -143,6 +158,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _refuse_constant(name: str) -> Any:
     raise InvalidSyntax(f"request body contains {name}, which JSON does not allow")
+
+
+def _bounded_int(text: str) -> int:
+    # Postgres bigint and SQLite INTEGER hold 64 bits; checking the length
+    # first keeps int() away from huge digit strings.
+    number = int(text) if len(text) <= 20 else None
+    if number is None or not _INT_MIN <= number <= _INT_MAX:
+        raise InvalidValue("request body has an integer beyond 64 bits")
+    return number
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidValue("request body has a number too large for a double")
+    return number
 
 
 def _check_structure(value: Any, *, max_depth: int) -> None:

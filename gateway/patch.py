@@ -44,6 +44,7 @@ from scim_gateway.patchop import Op, PatchOperation, parse_patch_request
 from scim_gateway.schemas import Attribute, ResourceType, SchemaRegistry
 from scim_gateway.validation import (
     check_immutable,
+    check_member_count,
     is_members,
     member_ids,
     normalize_resource,
@@ -103,7 +104,7 @@ def apply_patch(
         InvalidPath, NoTarget, Mutability, InvalidValue: the SCIM errors of
             RFC 7644 §3.5.2; nothing was changed.
     """
-    steps = read_steps(registry, resource_type, operations)
+    steps = read_steps(registry, resource_type, operations, limits=limits)
     engine = _Engine(resource_type, document, members, limits, upsert_on_replace)
     for step in steps:
         logger.debug("patch.step op=%s path=%s", step.op.value, _spell(step))
@@ -132,6 +133,7 @@ class _Engine:
         self.resource_type = resource_type
         self.document: dict[str, Any] = copy.deepcopy(dict(document))
         self.ledger = MemberLedger(members)
+        self.member_count = 0
         self.limits = limits
         self.upsert_on_replace = upsert_on_replace
 
@@ -326,15 +328,23 @@ class _Engine:
                 "add or remove members instead"
             )
         if target.value_filter is not None:
-            self.ledger.remove(self._filtered_member_ids(target.value_filter))
+            self.ledger.remove(
+                self._counted(self._filtered_member_ids(target.value_filter))
+            )
         elif op is Op.ADD:
-            self.ledger.add(member_ids(value, limits=self.limits))
+            self.ledger.add(self._counted(member_ids(value, limits=self.limits)))
         elif op is Op.REPLACE:
-            self.ledger.replace(member_ids(value, limits=self.limits))
+            self.ledger.replace(self._counted(member_ids(value, limits=self.limits)))
         elif value is None:
             self.ledger.replace([])
         else:
-            self.ledger.remove(member_ids(value, limits=self.limits))
+            self.ledger.remove(self._counted(member_ids(value, limits=self.limits)))
+
+    def _counted(self, ids: list[str]) -> list[str]:
+        """`ids`, once the request's members so far are within the limit."""
+        self.member_count += len(ids)
+        check_member_count(self.member_count, self.limits)
+        return ids
 
     def _filtered_member_ids(self, value_filter: Expr) -> list[str]:
         # Entra and Okta remove by `members[value eq "id"]`: no need to read

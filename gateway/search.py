@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scim_gateway.backends.base import Query, SortSpec
+from scim_gateway.coercion import DEFAULT_LIMITS, Limits
 from scim_gateway.errors import InvalidFilter, InvalidSyntax, InvalidValue
 from scim_gateway.filters.ast import AttrPath
 from scim_gateway.filters.errors import FilterError, UnknownAttributeError
@@ -85,7 +86,7 @@ class SearchRequest:
         resource_type: ResourceType,
         *,
         count: int,
-        max_filter_length: int,
+        limits: Limits = DEFAULT_LIMITS,
         across_types: bool = False,
     ) -> Query | None:
         """The backend query for one resource type.
@@ -97,12 +98,13 @@ class SearchRequest:
         resolve = _stored_only(functools.partial(registry.resolve, resource_type))
         expr = None
         if self.filter is not None:
-            if len(self.filter) > max_filter_length:
-                raise InvalidFilter(
-                    f"filter is longer than {max_filter_length} characters"
-                )
             try:
-                expr = parse_filter(self.filter, resolve)
+                expr = parse_filter(
+                    self.filter,
+                    resolve,
+                    max_length=limits.max_filter_length,
+                    max_depth=limits.max_filter_depth,
+                )
             except UnknownAttributeError as exc:
                 if across_types:
                     return None
@@ -113,7 +115,10 @@ class SearchRequest:
         sort = None
         if self.sort_by is not None:
             try:
-                sort = SortSpec(parse_attr_path(self.sort_by, resolve), self.descending)
+                path = parse_attr_path(
+                    self.sort_by, resolve, max_length=limits.max_filter_length
+                )
+                sort = SortSpec(path, self.descending)
             except UnknownAttributeError as exc:
                 if not across_types:
                     raise InvalidValue(f"sortBy: {exc.detail}") from None

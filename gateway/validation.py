@@ -26,7 +26,7 @@ from scim_gateway.coercion import (
     coerce_value,
     json_kind,
 )
-from scim_gateway.errors import InvalidSyntax, InvalidValue, Mutability
+from scim_gateway.errors import InvalidSyntax, InvalidValue, Mutability, PayloadTooLarge
 from scim_gateway.filters.ast import AttrType
 from scim_gateway.schemas import Attribute, ResourceType, Schema, SchemaRegistry
 from scim_gateway.schemas import Mutability as Mut
@@ -111,6 +111,7 @@ def member_ids(value: object, *, limits: Limits = DEFAULT_LIMITS) -> list[str]:
 
     Raises:
         InvalidValue: the value is not a list of member objects.
+        PayloadTooLarge: more than `limits.max_members` members.
     """
     if value is None:
         return []
@@ -119,10 +120,24 @@ def member_ids(value: object, *, limits: Limits = DEFAULT_LIMITS) -> list[str]:
         raise InvalidValue(
             f'"members" must be a list of members, not {json_kind(value)}'
         )
+    check_member_count(len(items), limits)
     ids: dict[str, None] = {}
     for item in items:
         ids[_member_id(item, limits)] = None
     return list(ids)
+
+
+def check_member_count(count: int, limits: Limits) -> None:
+    """Refuse a request naming more members than one request may change.
+
+    Raises:
+        PayloadTooLarge: naming the count and the limit.
+    """
+    if count > limits.max_members:
+        raise PayloadTooLarge(
+            f"the request names {count} members; at most {limits.max_members} "
+            "are allowed in one request"
+        )
 
 
 def check_immutable(

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 from starlette.applications import Starlette
 
 from scim_gateway.app import create_app
@@ -14,6 +18,31 @@ from tests.backends import BACKEND_KINDS, open_backend
 
 # pytester runs the pytest plugin (scim_gateway.testing) in projects of its own.
 pytest_plugins = ["pytester"]
+
+# Property tests share one backend across examples (state builds up, as in a
+# real service) and answer at the speed of a shared machine: hence the
+# suppressed health checks and no deadline. `bounded` (make test) runs the
+# same few examples every time; `fuzz` (make fuzz) runs many, keeping any
+# failing example under build/ to replay it first next time.
+_QUIET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+hypothesis_settings.register_profile(
+    "bounded",
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=_QUIET,
+)
+hypothesis_settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "2000")),
+    deadline=None,
+    database=DirectoryBasedExampleDatabase(
+        Path(__file__).resolve().parents[1] / "build" / "hypothesis"
+    ),
+    suppress_health_check=_QUIET,
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "bounded"))
 
 
 @pytest.fixture(params=BACKEND_KINDS)

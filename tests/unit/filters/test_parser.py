@@ -326,6 +326,8 @@ class TestErrors:
             ('title eq "\\ud800"', "invalid escape in string"),
             ('title eq "a\\u0000"', "may not contain U+0000"),
             ("title eq 1e999", "number out of range '1e999'"),
+            ("title eq 9223372036854775808", "number out of range '9223"),
+            ("title eq -9223372036854775809", "number out of range '-922"),
             ("title eq " + "9" * 5000, "number too long at position 9"),
         ],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scim_gateway.errors import InvalidSyntax
+from scim_gateway.errors import InvalidSyntax, InvalidValue
 from scim_gateway.http import parse_json
 
 
@@ -21,7 +21,6 @@ class TestParseJson:
             (b'{"a": NaN}', "NaN"),
             (b'{"a": Infinity}', "Infinity"),
             (b'{"a": "\xff"}', "UTF-8"),
-            (b'{"a": ' + b"9" * 5000 + b"}", "not valid JSON"),
             (b'{"a": "x\\u0000y"}', "NUL"),
             (b'{"a\\u0000": 1}', "NUL"),
             (b'{"a": ["\\ud800"]}', "surrogate"),
@@ -32,6 +31,28 @@ class TestParseJson:
             parse_json(raw, max_depth=8)
 
         assert named in caught.value.detail
+
+    @pytest.mark.parametrize(
+        ("raw", "named"),
+        [
+            (b'{"a": ' + b"9" * 5000 + b"}", "beyond 64 bits"),
+            (b'{"a": 9223372036854775808}', "beyond 64 bits"),
+            (b'{"a": [-9223372036854775809]}', "beyond 64 bits"),
+            (b'{"a": 1e400}', "too large for a double"),
+        ],
+    )
+    def test_value_no_store_can_hold_is_invalid_value(
+        self, raw: bytes, named: str
+    ) -> None:
+        with pytest.raises(InvalidValue) as caught:
+            parse_json(raw, max_depth=8)
+
+        assert named in caught.value.detail
+
+    def test_numbers_at_the_64_bit_bounds_are_kept(self) -> None:
+        raw = b"[9223372036854775807, -9223372036854775808, 1e308]"
+
+        assert parse_json(raw, max_depth=8) == [2**63 - 1, -(2**63), 1e308]
 
     def test_nesting_beyond_limit_is_invalid_syntax(self) -> None:
         raw = b'{"a": ' * 9 + b"1" + b"}" * 9
