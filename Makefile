@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fmt lint typecheck pytest bench fuzz burst soak clean
+.PHONY: install run test fmt lint typecheck pytest bench bench-scale fuzz burst soak clean
 
 install: $(STAMP)
 
@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The log deliverer writes accept links to the log only when asked to, since
+# they are secrets; trying the gateway out is such a case (docs/invitations.md).
 run: $(STAMP)
-	$(BIN)/scim-gateway serve
+	SCIM_GATEWAY_LOG_LINKS=true $(BIN)/scim-gateway serve
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
@@ -42,8 +44,16 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The gateway against the limit app of ../shared/bench (wrk; about 90 s).
+# Variables: BENCH_DATABASE=postgresql://... BENCH_USERS=100000 BENCH_HARNESS=...
+# (tests/benchmarks/run.py lists them all).
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run
+
+# 1,000 then 101,000 users: lookups, a mid page, member adds, RSS, load time
+# (about 10 min on SQLite). BENCH_SCALE=1000,101000 BENCH_DATABASE=...
+bench-scale: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.scale
 
 # The property tests of `make test`, with many examples per test and backend
 # (FUZZ_EXAMPLES, default 2000); failing examples are kept in build/hypothesis

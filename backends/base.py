@@ -12,12 +12,18 @@ A backend knows the SCIM core attribute names it indexes (`userName`,
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from scim_gateway.backends.invitations import (
+    InvitationRecord,
+    InvitationState,
+    OutboxEntry,
+    OutboxMessage,
+)
 from scim_gateway.filters.ast import AttrPath, Expr
 
 __all__ = [
@@ -125,6 +131,9 @@ class Transaction(ABC):
     with `str.lower()`) is checked by the store itself, and a clash raises
     `ConflictError`. If the `async with` block raises, nothing of the unit
     is kept. Read through the transaction (`get`) inside it.
+
+    Invitations and outbox messages ride in the same unit, so a user and the
+    invitation to send to them are committed together or not at all.
     """
 
     tenant: str
@@ -214,6 +223,18 @@ class Transaction(ABC):
             MemberNotFoundError: a member id is no user or group of the tenant.
         """
 
+    @abstractmethod
+    async def get_invitation(self, user_id: str) -> InvitationRecord | None:
+        """The invitation of a user of this tenant, or None if it has none."""
+
+    @abstractmethod
+    async def put_invitation(self, record: InvitationRecord) -> None:
+        """Create or replace the invitation of `record.user_id` in this tenant."""
+
+    @abstractmethod
+    async def enqueue(self, message: OutboxMessage) -> None:
+        """Add a message to the outbox; it can be claimed once the unit commits."""
+
 
 class Backend(ABC):
     """Storage for the resources of every tenant.
@@ -264,3 +285,55 @@ class Backend(ABC):
     @abstractmethod
     async def query(self, tenant: str, resource_type: str, query: Query) -> Page:
         """Return one page of the resources of a type that match the query."""
+
+    @abstractmethod
+    async def get_invitations(
+        self, tenant: str, user_ids: Sequence[str]
+    ) -> dict[str, InvitationRecord]:
+        """The invitations of those of `user_ids` that have one, by user id."""
+
+    @abstractmethod
+    async def list_invitations(
+        self, tenant: str, *, states: Collection[InvitationState] | None = None
+    ) -> list[InvitationRecord]:
+        """A tenant's invitations (in `states`, if given), oldest invitation first."""
+
+    @abstractmethod
+    async def find_invitation(self, token_digest: str) -> InvitationRecord | None:
+        """The invitation whose accept token has this digest, in any tenant."""
+
+    @abstractmethod
+    async def claim_outbox(self, *, limit: int, lease: float) -> list[OutboxEntry]:
+        """Claim up to `limit` due messages for `lease` seconds, oldest first.
+
+        A message is due when it is pending, its retry time has come, and no
+        one holds an unexpired claim on it. A user's messages go out in the
+        order they were enqueued: one is claimable only when no older message
+        of the same user is still pending. Concurrent callers, in this
+        process or another, never claim one message twice within a lease.
+        """
+
+    @abstractmethod
+    async def complete_outbox(self, entry: OutboxEntry) -> bool:
+        """Record a delivery; False if `entry.claim` no longer holds the message.
+
+        The message leaves the outbox; the invitation it carries is marked
+        delivered.
+        """
+
+    @abstractmethod
+    async def retry_outbox(
+        self, entry: OutboxEntry, error: str, *, retry_at: datetime
+    ) -> bool:
+        """Release a failed attempt for another one at `retry_at`.
+
+        False if `entry.claim` no longer holds the message.
+        """
+
+    @abstractmethod
+    async def fail_outbox(self, entry: OutboxEntry, error: str) -> bool:
+        """Give a message up after its last attempt; its secret is erased.
+
+        The invitation it carries is marked failed with `error`. False if
+        `entry.claim` no longer holds the message.
+        """

@@ -10,7 +10,13 @@ changes. Inside a transaction, read through the transaction, not the backend.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    MutableMapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -43,7 +49,21 @@ from scim_gateway.backends.errors import (
     UnavailableError,
     VersionMismatchError,
 )
+from scim_gateway.backends.invitations import (
+    InvitationRecord,
+    InvitationState,
+    OutboxEntry,
+    OutboxMessage,
+)
 from scim_gateway.backends.memory_credentials import MemoryCredentials
+from scim_gateway.backends.memory_invitations import (
+    OutboxRow,
+    claim_rows,
+    finish_row,
+    list_records,
+    new_row,
+    pick,
+)
 from scim_gateway.backends.sorting import sort_resources
 from scim_gateway.filters.ast import And, Compare, CompareOp, Expr, Not, Or, ValuePath
 from scim_gateway.filters.evaluator import matches
@@ -73,6 +93,8 @@ class _Tenant:
     members: dict[str, dict[str, str]] = field(default_factory=dict)
     # member id -> {group id: None}, the groups it belongs to directly
     groups: dict[str, dict[str, None]] = field(default_factory=dict)
+    # user id -> invitation
+    invitations: dict[str, InvitationRecord] = field(default_factory=dict)
 
 
 class _State:
@@ -81,6 +103,8 @@ class _State:
     def __init__(self) -> None:
         self.tenants: dict[str, _Tenant] = {}
         self.seq = 0
+        # message id -> row, every tenant's, in enqueue order
+        self.outbox: dict[str, OutboxRow] = {}
 
     def tenant(self, name: str) -> _Tenant:
         found = self.tenants.get(name)
@@ -285,6 +309,17 @@ class MemoryTransaction(Transaction):
         new = replace(old, version=old.version + 1, last_modified=utc_now())
         self._set(self._data.resources, group_id, new)
 
+    # Invitations and the outbox.
+
+    async def get_invitation(self, user_id: str) -> InvitationRecord | None:
+        return self._data.invitations.get(user_id)
+
+    async def put_invitation(self, record: InvitationRecord) -> None:
+        self._set(self._data.invitations, record.user_id, record)
+
+    async def enqueue(self, message: OutboxMessage) -> None:
+        self._set(self._state.outbox, message.id, new_row(self.tenant, message))
+
 
 class MemoryBackend(Backend, MemoryCredentials):
     """Resources of every tenant in dictionaries of this process; nothing persists."""
@@ -300,6 +335,9 @@ class MemoryBackend(Backend, MemoryCredentials):
     async def _forget_resources(self, tenant: str) -> None:
         async with self._lock:
             self._state.tenants.pop(tenant, None)
+            outbox = self._state.outbox
+            for message_id in [k for k, r in outbox.items() if r.tenant == tenant]:
+                del outbox[message_id]
 
     async def open(self) -> None:
         self._is_open = True
@@ -359,6 +397,57 @@ class MemoryBackend(Backend, MemoryCredentials):
                 _stored(data, r, query.with_members, query.with_groups) for r in page
             ]
             return Page(resources, total)
+
+    async def get_invitations(
+        self, tenant: str, user_ids: Sequence[str]
+    ) -> dict[str, InvitationRecord]:
+        self._check_open()
+        async with self._lock:
+            return pick(self._state.tenant(tenant).invitations, user_ids)
+
+    async def list_invitations(
+        self, tenant: str, *, states: Collection[InvitationState] | None = None
+    ) -> list[InvitationRecord]:
+        self._check_open()
+        async with self._lock:
+            records = self._state.tenant(tenant).invitations.values()
+            return list_records(records, states)
+
+    async def find_invitation(self, token_digest: str) -> InvitationRecord | None:
+        self._check_open()
+        async with self._lock:
+            for data in self._state.tenants.values():
+                for record in data.invitations.values():
+                    if record.token_digest == token_digest:
+                        return record
+            return None
+
+    async def claim_outbox(self, *, limit: int, lease: float) -> list[OutboxEntry]:
+        self._check_open()
+        async with self._lock:
+            return claim_rows(self._state.outbox, limit=limit, lease=lease)
+
+    async def complete_outbox(self, entry: OutboxEntry) -> bool:
+        return await self._finish(entry, error=None, retry_at=None)
+
+    async def retry_outbox(
+        self, entry: OutboxEntry, error: str, *, retry_at: datetime
+    ) -> bool:
+        return await self._finish(entry, error=error, retry_at=retry_at)
+
+    async def fail_outbox(self, entry: OutboxEntry, error: str) -> bool:
+        return await self._finish(entry, error=error, retry_at=None)
+
+    async def _finish(
+        self, entry: OutboxEntry, *, error: str | None, retry_at: datetime | None
+    ) -> bool:
+        self._check_open()
+        async with self._lock:
+            data = self._state.tenants.get(entry.tenant)
+            invitations = None if data is None else data.invitations
+            return finish_row(
+                self._state.outbox, invitations, entry, error=error, retry_at=retry_at
+            )
 
     def _check_open(self) -> None:
         if not self._is_open:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +26,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from scim_gateway.backends import postgres_credentials as credentials
+from scim_gateway.backends import postgres_invitations as invitations
 from scim_gateway.backends.base import (
     GROUP,
     USER,
@@ -43,6 +45,12 @@ from scim_gateway.backends.errors import (
     NotFoundError,
     UnavailableError,
     VersionMismatchError,
+)
+from scim_gateway.backends.invitations import (
+    InvitationRecord,
+    InvitationState,
+    OutboxEntry,
+    OutboxMessage,
 )
 from scim_gateway.backends.postgres_migrations import migrate, quote_ident
 from scim_gateway.backends.postgres_query import count_sql, page_sql
@@ -207,6 +215,43 @@ class PostgresBackend(Backend, CredentialStore):
 
     async def delete_tenant(self, tenant: str) -> bool:
         return await self._run(lambda c: credentials.delete_tenant(c, tenant))
+
+    async def get_invitations(
+        self, tenant: str, user_ids: Sequence[str]
+    ) -> dict[str, InvitationRecord]:
+        return await self._run(
+            lambda c: invitations.get_invitations(c, tenant, user_ids)
+        )
+
+    async def list_invitations(
+        self, tenant: str, *, states: Collection[InvitationState] | None = None
+    ) -> list[InvitationRecord]:
+        return await self._run(
+            lambda c: invitations.list_invitations(c, tenant, states)
+        )
+
+    async def find_invitation(self, token_digest: str) -> InvitationRecord | None:
+        return await self._run(lambda c: invitations.find_invitation(c, token_digest))
+
+    async def claim_outbox(self, *, limit: int, lease: float) -> list[OutboxEntry]:
+        return await self._run(lambda c: invitations.claim_outbox(c, limit, lease))
+
+    async def complete_outbox(self, entry: OutboxEntry) -> bool:
+        return await self._run(
+            lambda c: invitations.finish_outbox(c, entry, None, None)
+        )
+
+    async def retry_outbox(
+        self, entry: OutboxEntry, error: str, *, retry_at: datetime
+    ) -> bool:
+        return await self._run(
+            lambda c: invitations.finish_outbox(c, entry, error, retry_at)
+        )
+
+    async def fail_outbox(self, entry: OutboxEntry, error: str) -> bool:
+        return await self._run(
+            lambda c: invitations.finish_outbox(c, entry, error, None)
+        )
 
     async def _run(self, action: Callable[[Connection], Awaitable[T]]) -> T:
         async with self._connection() as connection:
@@ -394,6 +439,22 @@ class PostgresTransaction(Transaction):
 
     async def replace_members(self, group_id: str, member_ids: Sequence[str]) -> None:
         await self._change_members("replace", group_id, member_ids)
+
+    async def get_invitation(self, user_id: str) -> InvitationRecord | None:
+        with connection_errors():
+            return await invitations.get_invitation(
+                self._connection, self.tenant, user_id, lock=True
+            )
+
+    async def put_invitation(self, record: InvitationRecord) -> None:
+        if record.tenant != self.tenant:
+            raise ValueError("an invitation is written in its own tenant")
+        with connection_errors():
+            await invitations.put_invitation(self._connection, record)
+
+    async def enqueue(self, message: OutboxMessage) -> None:
+        with connection_errors():
+            await invitations.enqueue(self._connection, self.tenant, message)
 
     async def _change_members(
         self, operation: str, group_id: str, member_ids: Sequence[str]

@@ -92,9 +92,12 @@ async def create_tenant(connection: Connection, tenant: str) -> bool:
 
 
 async def delete_tenant(connection: Connection, tenant: str) -> bool:
-    """Delete the tenant's resources (memberships cascade), tokens and row."""
+    """Delete the tenant's resources (memberships cascade), invitations, outbox
+    messages, tokens and row."""
     async with connection.transaction():
         await connection.execute("DELETE FROM resources WHERE tenant = $1", tenant)
+        await connection.execute("DELETE FROM invitations WHERE tenant = $1", tenant)
+        await connection.execute("DELETE FROM outbox WHERE tenant = $1", tenant)
         deleted = await connection.fetchval(
             "DELETE FROM tenants WHERE id = $1 RETURNING id", tenant
         )

@@ -15,6 +15,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from scim_gateway.backends import postgres_credentials as credentials
+from scim_gateway.backends import postgres_invitations as invitations
 
 __all__ = ["MIGRATIONS", "Migration", "migrate"]
 
@@ -139,6 +140,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "resources and memberships", _TABLES),
     Migration(2, "SQL functions and the case-folded e-mail index", _FOLD),
     Migration(3, "tenants and token digests", credentials.MIGRATION),
+    Migration(4, "invitations and the outbox", invitations.MIGRATION),
 )
 
 

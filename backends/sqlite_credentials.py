@@ -89,6 +89,8 @@ def create_tenant(connection: sqlite3.Connection, tenant: str) -> bool:
 def delete_tenant(connection: sqlite3.Connection, tenant: str) -> bool:
     # Memberships go with their resources through the foreign keys' cascades.
     connection.execute("DELETE FROM resources WHERE tenant = ?", (tenant,))
+    connection.execute("DELETE FROM invitations WHERE tenant = ?", (tenant,))
+    connection.execute("DELETE FROM outbox WHERE tenant = ?", (tenant,))
     return (
         connection.execute("DELETE FROM tenants WHERE id = ?", (tenant,)).rowcount > 0
     )

@@ -34,6 +34,7 @@ from scim_gateway.backends.sql import (
 )
 
 __all__ = [
+    "CountCache",
     "PageStatements",
     "SqliteCompiler",
     "fetch_page",
@@ -268,15 +269,58 @@ def page_statements(tenant: str, resource_type: str, query: Query) -> PageStatem
     )
 
 
+class CountCache:
+    """Totals of list queries, kept while the database file is unchanged.
+
+    SQLite changes `PRAGMA data_version` whenever another connection commits,
+    so a reader reuses a count only while nothing was written. Counting every
+    user for the `totalResults` of a page costs more than the page itself.
+    One cache belongs to one connection.
+    """
+
+    def __init__(self, *, size: int = 64) -> None:
+        self._size = size
+        self._version: int | None = None
+        self._totals: dict[tuple[str, tuple[SqlValue, ...]], int] = {}
+
+    def check(self, connection: sqlite3.Connection) -> None:
+        """Forget every total if the file changed; call before the read begins.
+
+        Read inside the read transaction, the version could be newer than
+        the snapshot, and a count of the older data would be kept as current.
+        """
+        version = connection.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._totals.clear()
+            self._version = version
+
+    def total(self, connection: sqlite3.Connection, statements: PageStatements) -> int:
+        key = (statements.count_sql, tuple(statements.count_params))
+        found = self._totals.get(key)
+        if found is None:
+            found = _count(connection, statements)
+            if len(self._totals) >= self._size:
+                self._totals.clear()
+            self._totals[key] = found
+        return found
+
+
 def fetch_page(
-    connection: sqlite3.Connection, tenant: str, resource_type: str, query: Query
+    connection: sqlite3.Connection,
+    tenant: str,
+    resource_type: str,
+    query: Query,
+    *,
+    counts: CountCache | None = None,
 ) -> Page:
     """The number of matches and one page of them, in one read transaction."""
     statements = page_statements(tenant, resource_type, query)
     offset = max(query.start_index, 1) - 1
+    counts = counts or CountCache()
+    counts.check(connection)
     with snapshot(connection):
         if query.count is not None and query.count <= 0:
-            return Page([], _count(connection, statements))
+            return Page([], counts.total(connection, statements))
         rows = connection.execute(
             statements.page_sql, statements.page_params
         ).fetchall()
@@ -285,7 +329,7 @@ def fetch_page(
             # The page holds every match from `offset` on: no count needed.
             total = offset + len(rows)
         else:
-            total = _count(connection, statements)
+            total = counts.total(connection, statements)
         resources = _to_resources(
             connection,
             tenant,

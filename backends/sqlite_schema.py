@@ -10,6 +10,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 from scim_gateway.backends import sqlite_credentials as credentials
+from scim_gateway.backends import sqlite_invitations as invitations
 from scim_gateway.backends.columns import fold, normalize_instant
 from scim_gateway.backends.errors import UnavailableError
 
@@ -75,6 +76,7 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
         ),
     ),
     (2, credentials.MIGRATION),
+    (3, invitations.MIGRATION),
 ]
 
 

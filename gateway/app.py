@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -15,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scim_gateway.accept import AcceptPage
+from scim_gateway.admin import AdminEndpoints
 from scim_gateway.auth import DEFAULT_TENANT, Authenticate, StaticTokens, StoredTokens
 from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import Backend
@@ -34,10 +37,14 @@ from scim_gateway.errors import (
     ScimError,
 )
 from scim_gateway.http import check_accept, error_response
+from scim_gateway.invitations import ACCEPT_PATH
 from scim_gateway.logs import RequestLogMiddleware, note, request_id
+from scim_gateway.plugins.base import Deliverer, DelivererConfig
+from scim_gateway.plugins.registry import load_deliverer
+from scim_gateway.plugins.templates import InvitationTemplates
 from scim_gateway.proxy import ProxyHeadersMiddleware, TrustedProxies
 
-__all__ = ["create_app", "gateway_lifespan"]
+__all__ = ["create_app", "gateway_lifespan", "load_configured_deliverer"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +59,15 @@ def create_app(
     authenticate: Authenticate | None = None,
     base_url: str | None = None,
     on_change: Iterable[ChangeCallback] = (),
+    invitations: Deliverer | None = None,
 ) -> Starlette:
     """Build a gateway as an ASGI application.
 
     Serve it on its own or mount it under any prefix of a host application.
     A mounted app gets no lifespan of its own: it opens its backend on the
     first request, and the host closes it with `gateway_lifespan` (or
-    `await app.state.gateway.close()`) at shutdown.
+    `await app.state.gateway.close()`) at shutdown. The lifespan also runs
+    the worker that delivers invitations (docs/invitations.md).
 
     Args:
         settings: behaviour and limits; defaults read `SCIM_GATEWAY_*` variables.
@@ -72,12 +81,17 @@ def create_app(
             the URL comes from the request, mount prefix included.
         on_change: async callbacks that receive a `ChangeEvent` for every
             change, after it is committed (more with `app.state.gateway.subscribe`).
+        invitations: the deliverer of invitations; by default the one
+            `settings.invitation_deliverer` names, loaded by name.
 
     Without `tokens`, `authenticate` or `settings.token`, tokens are those
     stored in the backend (`scim-gateway token issue|rotate`).
 
     Raises:
-        ValueError: no way to authenticate is given and the backend stores none.
+        ValueError: no way to authenticate is given and the backend stores none;
+            the admin token is weak or equal to a SCIM token; the deliverer's
+            options or templates are wrong.
+        LookupError: no deliverer has the configured name.
     """
     settings = settings or Settings.from_env()
     if base_url is not None:
@@ -85,18 +99,23 @@ def create_app(
     backend = backend or backend_from_url(
         settings.database, pool_size=settings.pool_size
     )
+    _check_admin_token(settings, tokens)
     context = GatewayContext(
         settings=settings,
         backend=backend,
         authenticate=authenticate or _token_authenticator(tokens, settings, backend),
         on_change=on_change,
+        deliverer=invitations or load_configured_deliverer(settings),
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await context.ensure_open()
         try:
-            yield
+            async with anyio.create_task_group() as group:
+                group.start_soon(context.run_outbox)
+                yield
+                group.cancel_scope.cancel()
         finally:
             await context.close()
 
@@ -111,6 +130,29 @@ def create_app(
     )
     app.state.gateway = context
     return app
+
+
+def load_configured_deliverer(settings: Settings) -> Deliverer:
+    """The deliverer `settings.invitation_deliverer` names, with its templates."""
+    folder = settings.invitation_templates
+    templates = (
+        InvitationTemplates.from_directory(folder) if folder else InvitationTemplates()
+    )
+    config = DelivererConfig(templates=templates, options=settings.deliverer_options)
+    return load_deliverer(settings.invitation_deliverer, config)
+
+
+def _check_admin_token(
+    settings: Settings, tokens: Mapping[str, str] | str | None
+) -> None:
+    admin = settings.admin_token
+    if admin is None:
+        return
+    if len(admin) < 16:
+        raise ValueError("the admin token must be at least 16 characters long")
+    scim_tokens = {tokens} if isinstance(tokens, str) else set(tokens or {})
+    if admin == settings.token or admin in scim_tokens:
+        raise ValueError("the admin token must differ from every SCIM token")
 
 
 @asynccontextmanager
@@ -160,9 +202,13 @@ def _token_authenticator(
 
 def _routes(context: GatewayContext) -> list[Route]:
     base = context.settings.base_path
+    accept = AcceptPage(context)
     routes = [
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz(context), methods=["GET"]),
+        Route(ACCEPT_PATH, accept.show, methods=["GET"]),
+        Route(ACCEPT_PATH, accept.accept, methods=["POST"]),
+        *AdminEndpoints(context).routes(),
         *_scim_routes(context, base),
     ]
     if context.settings.tenant_in_path:

@@ -27,6 +27,7 @@ from scim_gateway.backends.base import (
     StoredResource,
     Transaction,
 )
+from scim_gateway.backends.invitations import InvitationRecord, OutboxMessage
 
 __all__ = [
     "ChangeCallback",
@@ -264,6 +265,17 @@ class RecordingTransaction(Transaction):
             added=[i for i in wanted if i not in set(before)],
             removed=[i for i in before if i not in set(wanted)],
         )
+
+    # Invitations ride along unchanged: they are no change of a resource.
+
+    async def get_invitation(self, user_id: str) -> InvitationRecord | None:
+        return await self._inner.get_invitation(user_id)
+
+    async def put_invitation(self, record: InvitationRecord) -> None:
+        await self._inner.put_invitation(record)
+
+    async def enqueue(self, message: OutboxMessage) -> None:
+        await self._inner.enqueue(message)
 
     def _note(self, kind: ChangeKind, resource_type: str, resource_id: str) -> None:
         self.events.append(ChangeEvent(kind, self.tenant, resource_type, resource_id))

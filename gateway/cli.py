@@ -1,4 +1,4 @@
-"""The command line: `scim-gateway serve`, `token …` and `tenants …`."""
+"""The command line: `scim-gateway serve`, `token …` and `invitations …`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from scim_gateway.backends import backend_from_url
 from scim_gateway.backends.base import Backend
 from scim_gateway.backends.credentials import CredentialStore
 from scim_gateway.backends.errors import BackendError
+from scim_gateway.cli_invitations import add_invitation_commands
 from scim_gateway.config import ENV_PREFIX, Settings
 from scim_gateway.tenants import check_tenant_id
 
@@ -121,6 +122,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-format", choices=["text", "json"], help="text (default) or json lines"
     )
+    serve.add_argument(
+        "--invitation-deliverer",
+        help="how invitations are sent: log (default), smtp, webhook or a plugin",
+    )
+    serve.add_argument(
+        "--organization", help="the organization's name, as invitations show it"
+    )
+    serve.add_argument(
+        "--accept-url",
+        help="the public URL of the accept page that invitation links open",
+    )
     serve.set_defaults(run=_serve)
     _add_tenant_commands(commands)
 
@@ -149,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
         "--tenant", help="revoke only if the token is this tenant's (a safety check)"
     )
     revoke.set_defaults(run=_token_revoke)
+
+    add_invitation_commands(commands, _add_database)
     return parser
 
 
@@ -183,6 +197,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "pool_size",
         "log_level",
         "log_format",
+        "invitation_deliverer",
+        "organization",
+        "accept_url",
     )
     return {name: getattr(args, name, None) for name in names}
 
@@ -213,10 +230,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     print(f"scim-gateway {__version__}")
     print(f"Backend:       {backend.name} ({_describe(settings)})")
-    print(f"SCIM base URL: {_public_base(settings)}", flush=True)
+    print(f"SCIM base URL: {_public_base(settings)}")
     if settings.tenant_in_path:
-        print(f"Tenant URLs:   {_public_base(settings)}/<tenant>", flush=True)
-    app = create_app(settings=settings, backend=_backend(settings))
+        print(f"Tenant URLs:   {_public_base(settings)}/<tenant>")
+    print(f"Invitations:   {settings.invitation_deliverer}", flush=True)
+    try:
+        app = create_app(settings=settings, backend=_backend(settings))
+    except (ValueError, LookupError) as exc:
+        print(f"scim-gateway: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         app,
         host=settings.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -31,11 +32,14 @@ from scim_gateway.errors import (
     Unavailable,
     Uniqueness,
 )
+from scim_gateway.invitations import ACCEPT_PATH, InvitationPolicy, Invitations
 from scim_gateway.logs import tenant_id
+from scim_gateway.outbox import OutboxWorker, RetryPolicy
+from scim_gateway.plugins.base import Deliverer
 from scim_gateway.schemas import SchemaRegistry
 from scim_gateway.throttle import FailedAuthThrottle, client_address
 
-__all__ = ["GatewayContext", "translate_backend_errors"]
+__all__ = ["GatewayContext", "accept_url_for", "translate_backend_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ class GatewayContext:
         settings: Settings,
         backend: Backend,
         authenticate: Authenticate,
+        deliverer: Deliverer,
         registry: SchemaRegistry | None = None,
         on_change: Iterable[ChangeCallback] = (),
     ) -> None:
@@ -70,6 +75,18 @@ class GatewayContext:
         )
         self.throttle = FailedAuthThrottle(
             limit=settings.auth_failure_limit, window=settings.auth_failure_window
+        )
+        self.outbox = OutboxWorker(
+            backend,
+            deliverer,
+            organization=settings.organization,
+            retry=RetryPolicy.from_settings(settings),
+            poll=settings.outbox_poll_seconds,
+        )
+        self.invitations = Invitations(
+            backend,
+            InvitationPolicy.from_settings(settings),
+            on_enqueue=self.outbox.notify,
         )
         self._opened = False
         self._open_lock = anyio.Lock()
@@ -148,8 +165,18 @@ class GatewayContext:
         """Close the backend if this gateway opened it (its lifespan or a request)."""
         if not self._opened:
             return
+        await self.outbox.deliverer.aclose()
         await self.backend.close()
         self._opened = False
+
+    async def run_outbox(self) -> None:
+        """Open the backend, then deliver invitations until cancelled.
+
+        The app's lifespan runs this; a host that mounts the gateway (and so
+        runs no lifespan of its) starts it in a task of its own lifespan.
+        """
+        await self.ensure_open()
+        await self.outbox.run()
 
     def base_url(self, request: Request) -> str:
         """The public URL of the SCIM base path, for `meta.location` and Location.
@@ -163,11 +190,58 @@ class GatewayContext:
         suffix = f"/{tenant}" if tenant is not None else ""
         if self.settings.public_url is not None:
             return self.settings.public_url + suffix
-        # Starlette's request.base_url is the outermost app's root; a mount
-        # prefix is in the scope's root_path.
-        url = request.url
-        root = str(request.scope.get("root_path", "")).rstrip("/")
-        return f"{url.scheme}://{url.netloc}{root}{self.settings.base_path}{suffix}"
+        # A mount prefix is in the scope's root_path.
+        scope = request.scope
+        origin = _origin(
+            scope.get("scheme", "http"),
+            scope.get("server"),
+            request.headers.get("host"),
+        )
+        root = str(scope.get("root_path", "")).rstrip("/")
+        return f"{origin}{root}{self.settings.base_path}{suffix}"
+
+    def accept_url(self, request: Request | None = None) -> str:
+        """The public URL of the accept page, which invitation links point at.
+
+        `--accept-url` wins; then `--public-url` with the SCIM base path
+        replaced; then the request's own root (mount prefix included).
+        """
+        return accept_url_for(self.settings, request)
+
+
+@functools.lru_cache(maxsize=64)
+def _origin(scheme: str, server: tuple[str, int] | None, host: str | None) -> str:
+    """`scheme://host:port` of a request, as Starlette's `request.url` gives them.
+
+    Starlette parses the whole URL for it on every call, a tenth of a GET;
+    clients send the same few Host headers, so each answer is kept.
+    """
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    scope = {
+        "type": "http",
+        "scheme": scheme,
+        "server": server,
+        "path": "/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+    }
+    url = Request(scope).url
+    return f"{url.scheme}://{url.netloc}"
+
+
+def accept_url_for(settings: Settings, request: Request | None) -> str:
+    """The accept page's URL under `settings`, or under the request's root."""
+    if settings.accept_url is not None:
+        return settings.accept_url
+    if settings.public_url is not None:
+        root = settings.public_url.removesuffix(settings.base_path)
+    elif request is not None:
+        root = str(request.base_url).rstrip("/")
+    else:
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        root = f"http://{host}:{settings.port}"
+    return root + ACCEPT_PATH
 
 
 @contextmanager

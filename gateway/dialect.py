@@ -88,14 +88,25 @@ def read_steps(
         Mutability: a path that names a read-only attribute.
         InvalidValue: a path-less operation whose value is not an object.
     """
-    reader = _StepReader(registry, resource_type, limits)
+    reader = _reader(registry, resource_type.name, limits)
+    if reader.resource_type is not resource_type:
+        reader = _StepReader(registry, resource_type, limits)
     steps: list[Step] = []
     for operation in operations:
         steps.extend(reader.read(operation))
     return steps
 
 
+@functools.lru_cache(maxsize=16)
+def _reader(registry: SchemaRegistry, type_name: str, limits: Limits) -> _StepReader:
+    return _StepReader(registry, registry.resource_type(type_name), limits)
+
+
 class _StepReader:
+    # Clients repeat the same few paths (Entra: "members", "active", ...);
+    # each is parsed and resolved once, up to this many distinct ones.
+    _MAX_TARGETS = 256
+
     def __init__(
         self, registry: SchemaRegistry, resource_type: ResourceType, limits: Limits
     ) -> None:
@@ -103,6 +114,7 @@ class _StepReader:
         self.resource_type = resource_type
         self.limits = limits
         self._resolve = functools.partial(registry.resolve, resource_type)
+        self._targets: dict[str, AttributeTarget | ExtensionTarget | None] = {}
 
     def read(self, operation: PatchOperation) -> list[Step]:
         op, value = operation.op, operation.value
@@ -124,6 +136,15 @@ class _StepReader:
 
     def target(self, text: str) -> AttributeTarget | ExtensionTarget | None:
         """The target a path names; None for the core schema URN (the resource)."""
+        if text in self._targets:
+            return self._targets[text]
+        target = self._find_target(text)
+        if len(self._targets) >= self._MAX_TARGETS:
+            self._targets.clear()
+        self._targets[text] = target
+        return target
+
+    def _find_target(self, text: str) -> AttributeTarget | ExtensionTarget | None:
         schema = self.resource_type.schema_for(text)
         if schema is self.resource_type.schema:
             return None

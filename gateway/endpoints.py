@@ -77,7 +77,9 @@ class ResourceEndpoints:
             )
         if _is_unchanged(request.headers.get("if-none-match"), stored):
             return Response(status_code=304, headers={"ETag": etag(stored.version)})
-        return self._resource_response(request, stored, resource_type, projection)
+        return await self._resource_response(
+            request, tenant, stored, resource_type, projection
+        )
 
     async def create(self, request: Request) -> Response:
         tenant, resource_type = await self._begin(request, "/{resource}")
@@ -91,6 +93,9 @@ class ResourceEndpoints:
         with translate_backend_errors():
             async with self.ctx.transaction(tenant) as tx:
                 stored = await tx.create(resource_type.name, normalized.document)
+                await self.ctx.invitations.user_created(
+                    tx, stored, self.ctx.accept_url(request)
+                )
                 if normalized.member_ids:
                     _refuse_self_membership(stored.id, normalized.member_ids)
                     await tx.add_members(stored.id, normalized.member_ids)
@@ -104,7 +109,9 @@ class ResourceEndpoints:
                     # belongs to no group yet.
                     stored = _as_new(stored)
         note(id=stored.id)
-        response = self._resource_response(request, stored, resource_type, projection)
+        response = await self._resource_response(
+            request, tenant, stored, resource_type, projection
+        )
         response.status_code = 201
         response.headers["Location"] = self._location(request, resource_type, stored.id)
         return response
@@ -128,6 +135,9 @@ class ResourceEndpoints:
                     current=current.document,
                     limits=self.ctx.limits,
                 )
+                await self.ctx.invitations.user_replaced(
+                    tx, current, normalized.document, self.ctx.accept_url(request)
+                )
                 await tx.replace(
                     resource_type.name,
                     resource_id,
@@ -142,7 +152,9 @@ class ResourceEndpoints:
                     resource_id,
                     **_reads_for(resource_type, projection),
                 )
-        return self._resource_response(request, stored, resource_type, projection)
+        return await self._resource_response(
+            request, tenant, stored, resource_type, projection
+        )
 
     async def patch(self, request: Request) -> Response:
         tenant, resource_type = await self._begin(request, "/{resource}/{id}")
@@ -156,7 +168,12 @@ class ResourceEndpoints:
         with translate_backend_errors():
             async with self.ctx.transaction(tenant) as tx:
                 await self._apply_patch(
-                    tx, resource_type, resource_id, operations, expected
+                    tx,
+                    resource_type,
+                    resource_id,
+                    operations,
+                    expected,
+                    self.ctx.accept_url(request),
                 )
                 if not self._patch_returns_resource(resource_type, search):
                     return Response(status_code=204)
@@ -165,7 +182,9 @@ class ResourceEndpoints:
                     resource_id,
                     **_reads_for(resource_type, projection),
                 )
-        return self._resource_response(request, stored, resource_type, projection)
+        return await self._resource_response(
+            request, tenant, stored, resource_type, projection
+        )
 
     async def _apply_patch(
         self,
@@ -174,6 +193,7 @@ class ResourceEndpoints:
         resource_id: str,
         operations: Any,
         expected: frozenset[int] | None,
+        link_base: str,
     ) -> None:
         current = await tx.get(resource_type.name, resource_id)
         _check_version(expected, current)
@@ -203,6 +223,9 @@ class ResourceEndpoints:
                 resource_id,
                 result.document,
                 expected_version=current.version,
+            )
+            await self.ctx.invitations.user_replaced(
+                tx, current, result.document, link_base
             )
         changes = result.member_changes
         if changes is None:
@@ -237,6 +260,9 @@ class ResourceEndpoints:
                     current = await tx.get(resource_type.name, resource_id)
                     _check_version(expected, current)
                     version = current.version
+                await self.ctx.invitations.user_deleted(
+                    tx, resource_type.name, resource_id
+                )
                 await tx.delete(
                     resource_type.name, resource_id, expected_version=version
                 )
@@ -284,9 +310,17 @@ class ResourceEndpoints:
                     resource_type.name,
                     _shifted(query, total, size - len(resources)),
                 )
+                extensions = await self.ctx.invitations.extensions_of(
+                    tenant, page.resources, projection
+                )
                 resources.extend(
                     projection.apply(
-                        render_resource(s, resource_type, base_url=base_url)
+                        render_resource(
+                            s,
+                            resource_type,
+                            base_url=base_url,
+                            extensions=extensions.get(s.id),
+                        )
                     )
                     for s in page.resources
                 )
@@ -300,16 +334,26 @@ class ResourceEndpoints:
         }
         return ScimResponse(body)
 
-    def _resource_response(
+    async def _resource_response(
         self,
         request: Request,
+        tenant: str,
         stored: StoredResource,
         resource_type: ResourceType,
         projection: Projection,
     ) -> ScimResponse:
         base_url = self.ctx.base_url(request)
+        with translate_backend_errors():
+            extensions = await self.ctx.invitations.extensions_of(
+                tenant, [stored], projection
+            )
         document = projection.apply(
-            render_resource(stored, resource_type, base_url=base_url)
+            render_resource(
+                stored,
+                resource_type,
+                base_url=base_url,
+                extensions=extensions.get(stored.id),
+            )
         )
         location = f"{base_url}{resource_type.endpoint}/{stored.id}"
         return ScimResponse(

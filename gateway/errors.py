@@ -17,6 +17,7 @@ The hierarchy::
     ├── MethodNotAllowed          405
     ├── NotAcceptable             406
     ├── Uniqueness                409 uniqueness
+    ├── Conflict                  409 (a state change the state does not allow)
     ├── PreconditionFailed        412
     ├── PayloadTooLarge           413
     ├── UnsupportedMediaType      415
@@ -32,6 +33,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ERROR_SCHEMA",
+    "Conflict",
     "Forbidden",
     "InternalError",
     "InvalidFilter",
@@ -148,6 +150,12 @@ class NotAcceptable(ScimError):
 class Uniqueness(ScimError):
     status = 409
     scim_type = "uniqueness"
+
+
+class Conflict(ScimError):
+    """A change the resource's state does not allow now (confirm before accept)."""
+
+    status = 409
 
 
 class PreconditionFailed(ScimError):

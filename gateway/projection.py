@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from scim_gateway.backends.base import StoredResource
+from scim_gateway.backends.base import GroupRef, Member, StoredResource
 from scim_gateway.filters.ast import AttrPath
 from scim_gateway.schemas import Attribute, ResourceType, Returned, SchemaRegistry
 
@@ -28,49 +28,69 @@ def format_datetime(moment: datetime) -> str:
 
 
 def render_resource(
-    stored: StoredResource, resource_type: ResourceType, *, base_url: str
+    stored: StoredResource,
+    resource_type: ResourceType,
+    *,
+    base_url: str,
+    extensions: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The full SCIM document of a stored resource, as a client reads it."""
-    location = f"{base_url}{resource_type.endpoint}/{stored.id}"
+    """The full SCIM document of a stored resource, as a client reads it.
+
+    `extensions` adds read-only extension objects the gateway keeps outside
+    the document (the invitation of a user), by schema URN.
+    """
+    extra = extensions or {}
+    # `schemas` and `id` come first; the stored `schemas` is replaced below.
     document: dict[str, Any] = {
-        "schemas": _schemas(stored, resource_type),
+        "schemas": None,
         "id": stored.id,
+        **stored.document,
+        **extra,
     }
-    document.update((k, v) for k, v in stored.document.items() if k != "schemas")
+    document["schemas"] = _schemas(stored, resource_type, extra)
     if stored.members is not None:
         document["members"] = [
-            {
-                "value": member.id,
-                "$ref": f"{base_url}/{member.type}s/{member.id}",
-                "type": member.type,
-                **({"display": member.display} if member.display is not None else {}),
-            }
+            _reference(member.id, f"{base_url}/{member.type}s/", member.type, member)
             for member in stored.members
         ]
     if stored.groups is not None:
         document["groups"] = [
-            {
-                "value": group.id,
-                "$ref": f"{base_url}/Groups/{group.id}",
-                "type": "direct",
-                **({"display": group.display} if group.display is not None else {}),
-            }
+            _reference(group.id, f"{base_url}/Groups/", "direct", group)
             for group in stored.groups
         ]
+    created = format_datetime(stored.created)
+    is_unchanged = stored.last_modified == stored.created
     document["meta"] = {
         "resourceType": resource_type.name,
-        "created": format_datetime(stored.created),
-        "lastModified": format_datetime(stored.last_modified),
-        "location": location,
+        "created": created,
+        "lastModified": created
+        if is_unchanged
+        else format_datetime(stored.last_modified),
+        "location": f"{base_url}{resource_type.endpoint}/{stored.id}",
         "version": etag(stored.version),
     }
     return document
 
 
-def _schemas(stored: StoredResource, resource_type: ResourceType) -> list[str]:
+def _reference(
+    value: str, prefix: str, kind: str, target: Member | GroupRef
+) -> dict[str, Any]:
+    reference = {"value": value, "$ref": prefix + value, "type": kind}
+    if target.display is not None:
+        reference["display"] = target.display
+    return reference
+
+
+def _schemas(
+    stored: StoredResource,
+    resource_type: ResourceType,
+    extra: Mapping[str, dict[str, Any]],
+) -> list[str]:
     schemas = [resource_type.schema.id]
     schemas.extend(
-        ext.id for ext in resource_type.extensions if ext.id in stored.document
+        ext.id
+        for ext in resource_type.extensions
+        if ext.id in stored.document or ext.id in extra
     )
     return schemas
 
@@ -87,6 +107,9 @@ class Projection:
     attributes: tuple[AttrPath, ...] = ()
     excluded: tuple[AttrPath, ...] = ()
     _registry: SchemaRegistry = field(default_factory=SchemaRegistry, compare=False)
+    _rules: dict[str, _Rule] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def wants(self, name: str) -> bool:
         """Whether the response may hold the top-level core attribute `name`.
@@ -105,73 +128,63 @@ class Projection:
     def apply(self, document: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key, value in document.items():
-            extension = self.resource_type.extension(key)
-            if extension is not None:
-                kept = self._project_extension(
-                    extension.id, value, extension.attributes
-                )
+            rule = self._rules.get(key) or self._learn_rule(key)
+            if rule.extension is not None:
+                kept = _project_extension(rule.extension, value)
                 if kept:
                     result[key] = kept
                 continue
-            found = self._registry.find(self.resource_type, key)
-            if found is None:
-                result[key] = value
-                continue
-            kept_value = self._project(None, found[1], value)
+            kept_value = rule.project(value)
             if kept_value is not _DROP:
                 result[key] = kept_value
+        return self._schemas_present(result)
+
+    def _schemas_present(self, result: dict[str, Any]) -> dict[str, Any]:
+        # RFC 7643 §3: `schemas` names the schemas of the attributes present,
+        # so an extension left out of the response leaves the list too.
+        schemas = result.get("schemas")
+        if not isinstance(schemas, list):
+            return result
+        result["schemas"] = [
+            uri
+            for uri in schemas
+            if self.resource_type.extension(uri) is None or uri in result
+        ]
         return result
 
-    def _project_extension(
-        self, uri: str, value: Any, attributes: Sequence[Attribute]
-    ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            return {}
-        by_name = {a.name: a for a in attributes}
-        kept: dict[str, Any] = {}
-        for key, item in value.items():
-            attribute = by_name.get(key)
-            if attribute is None:
-                continue
-            projected = self._project(uri, attribute, item)
-            if projected is not _DROP:
-                kept[key] = projected
-        return kept
+    def _learn_rule(self, key: str) -> _Rule:
+        """The rule of a top-level key, worked out once per projection.
 
-    def _project(self, uri: str | None, attribute: Attribute, value: Any) -> Any:
+        What is kept depends only on the schema and the request, never on the
+        value, so a page of a hundred resources asks the schema once per key.
+        """
+        extension = self.resource_type.extension(key)
+        if extension is not None:
+            rules = {a.name: self._rule(extension.id, a) for a in extension.attributes}
+            rule = _Rule(extension=rules)
+        else:
+            found = self._registry.find(self.resource_type, key)
+            rule = _KEEP if found is None else self._rule(None, found[1])
+        self._rules[key] = rule
+        return rule
+
+    def _rule(self, uri: str | None, attribute: Attribute) -> _Rule:
         if attribute.returned is Returned.NEVER:
-            return _DROP
+            return _DROP_ALL
         if attribute.returned is Returned.ALWAYS:
-            return value
+            return _KEEP
         if self._is_excluded(uri, attribute.name, None):
-            return _DROP
+            return _DROP_ALL
         if not attribute.sub_attributes:
-            return value if self._is_selected(uri, attribute) else _DROP
-        return self._project_complex(uri, attribute, value)
-
-    def _project_complex(
-        self, uri: str | None, attribute: Attribute, value: Any
-    ) -> Any:
-        keep = {
+            return _KEEP if self._is_selected(uri, attribute) else _DROP_ALL
+        keep = frozenset(
             sub.name
             for sub in attribute.sub_attributes
             if self._is_sub_selected(uri, attribute, sub)
-        }
-        if not keep:
-            return _DROP
+        )
         if len(keep) == len(attribute.sub_attributes):
-            return value
-
-        def trim(element: Any) -> Any:
-            if not isinstance(element, dict):
-                return element
-            return {k: v for k, v in element.items() if k in keep}
-
-        if isinstance(value, list):
-            trimmed = [trim(element) for element in value]
-            return [element for element in trimmed if element] or _DROP
-        trimmed_one = trim(value)
-        return trimmed_one if trimmed_one else _DROP
+            return _KEEP
+        return _Rule(keeps_all=False, kept_subs=keep)
 
     def _is_selected(self, uri: str | None, attribute: Attribute) -> bool:
         if not self.attributes:
@@ -209,3 +222,51 @@ class _Drop:
 
 
 _DROP: Any = _Drop()
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What projection does to the value of one attribute, whatever the value.
+
+    Keep it whole, keep only `kept_subs` of a complex value (nothing kept
+    drops it), or, for an extension's URN, apply a rule per attribute.
+    """
+
+    keeps_all: bool = True
+    kept_subs: frozenset[str] = frozenset()
+    extension: dict[str, _Rule] | None = None
+
+    def project(self, value: Any) -> Any:
+        if self.keeps_all:
+            return value
+        if not self.kept_subs:
+            return _DROP
+        if isinstance(value, list):
+            trimmed = [_trim(element, self.kept_subs) for element in value]
+            return [element for element in trimmed if element] or _DROP
+        trimmed_one = _trim(value, self.kept_subs)
+        return trimmed_one if trimmed_one else _DROP
+
+
+_KEEP = _Rule()
+_DROP_ALL = _Rule(keeps_all=False)
+
+
+def _trim(element: Any, keep: frozenset[str]) -> Any:
+    if not isinstance(element, dict):
+        return element
+    return {k: v for k, v in element.items() if k in keep}
+
+
+def _project_extension(rules: dict[str, _Rule], value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    for key, item in value.items():
+        rule = rules.get(key)
+        if rule is None:
+            continue
+        projected = rule.project(item)
+        if projected is not _DROP:
+            kept[key] = projected
+    return kept

@@ -19,6 +19,7 @@ from scim_gateway.filters.errors import UnknownAttributeError
 __all__ = [
     "ENTERPRISE_USER",
     "GROUP",
+    "INVITATION_USER",
     "USER",
     "Attribute",
     "Mutability",
@@ -32,6 +33,8 @@ __all__ = [
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+# Our own namespace: only the IETF may define URNs under urn:ietf:params:scim.
+INVITATION_USER = "urn:scim-gateway:schemas:extension:invitation:1.0:User"
 
 
 class Mutability(enum.Enum):
@@ -336,12 +339,62 @@ ENTERPRISE_USER_SCHEMA = Schema(
     ),
 )
 
+
+def _read_only(name: str, kind: AttrType, description: str, **kwargs: Any) -> Attribute:
+    return Attribute(
+        name,
+        kind,
+        mutability=Mutability.READ_ONLY,
+        returned=Returned.REQUEST,
+        description=description,
+        **kwargs,
+    )
+
+
+# Filled in by the gateway from the user's invitation (gateway/invitations.py);
+# clients read it and cannot write it. It is returned only when asked for
+# (`attributes=<this URN>`), so that clients with strict models of User, which
+# refuse keys they do not know, keep working.
+INVITATION_USER_SCHEMA = Schema(
+    id=INVITATION_USER,
+    name="Invitation",
+    description="The user's invitation into the organization's product",
+    attributes=(
+        _read_only(
+            "state",
+            AttrType.STRING,
+            "invited, accepted, confirmed or revoked.",
+            canonical_values=("invited", "accepted", "confirmed", "revoked"),
+        ),
+        _read_only(
+            "invitedAt", AttrType.DATETIME, "When the latest invitation was made."
+        ),
+        _read_only("expiresAt", AttrType.DATETIME, "When its accept link expires."),
+        _read_only("acceptedAt", AttrType.DATETIME, "When the person accepted."),
+        _read_only(
+            "confirmedAt", AttrType.DATETIME, "When an administrator confirmed."
+        ),
+        _read_only("revokedAt", AttrType.DATETIME, "When the invitation was revoked."),
+        _read_only(
+            "deliveryStatus",
+            AttrType.STRING,
+            "How delivery of the latest invitation went.",
+            canonical_values=("pending", "delivered", "failed"),
+        ),
+        _read_only(
+            "lastDeliveryError",
+            AttrType.STRING,
+            "Why the latest delivery attempt failed, if it did.",
+        ),
+    ),
+)
+
 USER_TYPE = ResourceType(
     name="User",
     endpoint="/Users",
     description="User Account",
     schema=USER_SCHEMA,
-    extensions=(ENTERPRISE_USER_SCHEMA,),
+    extensions=(ENTERPRISE_USER_SCHEMA, INVITATION_USER_SCHEMA),
 )
 GROUP_TYPE = ResourceType(
     name="Group", endpoint="/Groups", description="Group", schema=GROUP_SCHEMA

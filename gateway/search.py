@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from scim_gateway.filters.ast import AttrPath
 from scim_gateway.filters.errors import FilterError, UnknownAttributeError
 from scim_gateway.filters.parser import parse_attr_path, parse_filter
 from scim_gateway.projection import Projection
-from scim_gateway.schemas import ResourceType, SchemaRegistry
+from scim_gateway.schemas import INVITATION_USER, ResourceType, SchemaRegistry
 
 __all__ = ["LIST_RESPONSE", "SEARCH_REQUEST", "SearchRequest"]
 
@@ -95,7 +95,7 @@ class SearchRequest:
         no error: a filter naming it matches nothing here (None), and a sortBy
         naming it leaves this type in creation order.
         """
-        resolve = functools.partial(registry.resolve, resource_type)
+        resolve = _stored_only(functools.partial(registry.resolve, resource_type))
         expr = None
         if self.filter is not None:
             try:
@@ -144,14 +144,45 @@ class SearchRequest:
     def projection(
         self, registry: SchemaRegistry, resource_type: ResourceType
     ) -> Projection:
-        return Projection(
-            resource_type,
-            attributes=resolve_names(registry, resource_type, self.attributes),
-            excluded=resolve_names(
-                registry, resource_type, self.excluded, label="excludedAttributes"
-            ),
-            _registry=registry,
-        )
+        return _projection(registry, resource_type.name, self.attributes, self.excluded)
+
+
+@functools.lru_cache(maxsize=256)
+def _projection(
+    registry: SchemaRegistry,
+    type_name: str,
+    attributes: tuple[str, ...],
+    excluded: tuple[str, ...],
+) -> Projection:
+    # Clients repeat the same few attribute lists, most often none at all: one
+    # Projection each keeps its resolved paths and its per-key rules warm.
+    resource_type = registry.resource_type(type_name)
+    return Projection(
+        resource_type,
+        attributes=resolve_names(registry, resource_type, attributes),
+        excluded=resolve_names(
+            registry, resource_type, excluded, label="excludedAttributes"
+        ),
+        _registry=registry,
+    )
+
+
+def _stored_only(
+    resolve: Callable[[AttrPath], AttrPath],
+) -> Callable[[AttrPath], AttrPath]:
+    """`resolve`, refusing the invitation extension, which lives outside the
+    document the backends filter and sort (docs/invitations.md)."""
+
+    def check(path: AttrPath) -> AttrPath:
+        resolved = resolve(path)
+        if resolved.uri == INVITATION_USER:
+            raise FilterError(
+                f'"{INVITATION_USER}:{resolved.dotted}" cannot be filtered or '
+                "sorted on; list invitations through the admin API"
+            )
+        return resolved
+
+    return check
 
 
 def resolve_names(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import closing, contextmanager
 from functools import partial
@@ -276,6 +278,71 @@ class TestFailures:
 
     async def test_ping_answers_when_open(self, backend: SqliteBackend) -> None:
         await backend.ping()
+
+
+class TestCounts:
+    """Totals are kept per reader while the file is unchanged, never longer."""
+
+    async def test_total_counts_a_user_created_after_the_last_page(
+        self, backend: SqliteBackend
+    ) -> None:
+        for name in ("ann", "bo", "cy"):
+            await create_user(backend, name)
+        before = [await backend.query(TENANT, USER, Query(count=1)) for _ in range(4)]
+        await create_user(backend, "di")
+
+        after = [await backend.query(TENANT, USER, Query(count=1)) for _ in range(4)]
+
+        assert [page.total for page in before] == [3] * 4
+        assert [page.total for page in after] == [4] * 4
+
+    async def test_total_counts_a_user_created_by_another_process(
+        self, path: Path, backend: SqliteBackend
+    ) -> None:
+        for name in ("ann", "bo"):
+            await create_user(backend, name)
+        before = [await backend.query(TENANT, USER, Query(count=1)) for _ in range(4)]
+        other = SqliteBackend(path)
+        await other.open()
+        try:
+            await create_user(other, "cy")
+        finally:
+            await other.close()
+
+        after = [await backend.query(TENANT, USER, Query(count=1)) for _ in range(4)]
+
+        assert [page.total for page in before] == [2] * 4
+        assert [page.total for page in after] == [3] * 4
+
+    async def test_filtered_totals_are_kept_apart(self, backend: SqliteBackend) -> None:
+        for name in ("ann", "anna", "bo"):
+            await create_user(backend, name)
+        registry = SchemaRegistry()
+        resolve = partial(registry.resolve, USER_TYPE)
+        starts_an = parse_filter('userName sw "an"', resolve)
+
+        totals = [
+            (await backend.query(TENANT, USER, query)).total
+            for query in (Query(count=1), Query(filter=starts_an, count=1)) * 2
+        ]
+
+        assert totals == [3, 2, 3, 2]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="a Linux scheduling policy")
+async def test_connection_threads_wake_without_preempting_the_event_loop(
+    backend: SqliteBackend,
+) -> None:
+    await backend.query(TENANT, USER, Query(count=1))
+
+    policies = [
+        os.sched_getscheduler(thread.native_id)
+        for thread in threading.enumerate()
+        if thread.native_id is not None and thread.is_alive()
+    ]
+
+    assert policies.count(os.SCHED_BATCH) >= 3  # the writer and two readers
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 class TestSeveralProcesses:

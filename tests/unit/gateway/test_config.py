@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from scim_gateway.config import Settings
+from scim_gateway.context import accept_url_for
 
 
 def test_environment_variables_set_fields() -> None:
@@ -68,3 +69,65 @@ def test_pool_size_comes_from_the_environment() -> None:
 def test_pool_size_below_one_names_the_variable() -> None:
     with pytest.raises(ValueError, match="SCIM_GATEWAY_POOL_SIZE"):
         Settings.from_env({"SCIM_GATEWAY_POOL_SIZE": "0"})
+
+
+def test_invitation_settings_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "SCIM_GATEWAY_INVITATION_DELIVERER": "smtp",
+            "SCIM_GATEWAY_SMTP_HOST": "mail.example.com",
+            "SCIM_GATEWAY_SMTP_FROM": "no-reply@example.com",
+            "SCIM_GATEWAY_WEBHOOK_URL": "https://ignored.example.com",
+            "SCIM_GATEWAY_DELIVERY_BACKOFF_SECONDS": "0.5",
+            "SCIM_GATEWAY_CONFIRM_WITHOUT_ACCEPT": "yes",
+        }
+    )
+
+    assert settings.invitation_deliverer == "smtp"
+    assert dict(settings.deliverer_options) == {
+        "host": "mail.example.com",
+        "from": "no-reply@example.com",
+    }
+    assert settings.delivery_backoff_seconds == 0.5
+    assert settings.confirm_without_accept is True
+
+
+def test_deliverer_options_follow_a_deliverer_chosen_by_flag() -> None:
+    settings = Settings.from_env(
+        {"SCIM_GATEWAY_WEBHOOK_URL": "https://hooks.example.com/x"},
+        overrides={"invitation_deliverer": "webhook"},
+    )
+
+    assert dict(settings.deliverer_options) == {"url": "https://hooks.example.com/x"}
+
+
+def test_malformed_float_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="SCIM_GATEWAY_OUTBOX_POLL_SECONDS"):
+        Settings.from_env({"SCIM_GATEWAY_OUTBOX_POLL_SECONDS": "soon"})
+
+
+def test_admin_token_and_deliverer_options_stay_out_of_repr() -> None:
+    settings = Settings(
+        admin_token="admin-secret-0123456789", deliverer_options={"password": "pw"}
+    )
+
+    assert "admin-secret" not in repr(settings)
+    assert "pw" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("changes", "url"),
+    [
+        (
+            {"accept_url": "https://app.example.com/join"},
+            "https://app.example.com/join",
+        ),
+        (
+            {"public_url": "https://id.example.com/scim/v2"},
+            "https://id.example.com/invitations/accept",
+        ),
+        ({"host": "0.0.0.0", "port": 9000}, "http://0.0.0.0:9000/invitations/accept"),
+    ],
+)
+def test_accept_url_without_a_request(changes: dict[str, object], url: str) -> None:
+    assert accept_url_for(Settings(**changes), None) == url  # type: ignore[arg-type]

@@ -1,0 +1,290 @@
+"""Invitations and the outbox in PostgreSQL: the statements `PostgresBackend` runs.
+
+Several gateway processes drain one outbox: a claim selects due rows with
+`FOR UPDATE SKIP LOCKED`, so concurrent claims pass over each other's rows
+instead of waiting for them or taking them twice, and marks them with a
+lease measured by the database's clock, the one clock all processes share.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from scim_gateway.backends.invitations import (
+    DeliveryStatus,
+    InvitationRecord,
+    InvitationState,
+    OutboxEntry,
+    OutboxMessage,
+)
+
+__all__ = [
+    "MIGRATION",
+    "claim_outbox",
+    "enqueue",
+    "find_invitation",
+    "finish_outbox",
+    "get_invitation",
+    "get_invitations",
+    "list_invitations",
+    "put_invitation",
+]
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+# No foreign key to `resources`: an invitation outlives its deleted user,
+# whose revocation is still to be delivered and shown.
+MIGRATION = """
+CREATE TABLE invitations (
+    tenant text COLLATE "C" NOT NULL,
+    user_id text COLLATE "C" NOT NULL,
+    state text NOT NULL,
+    token_digest text UNIQUE,
+    expires_at timestamptz,
+    invited_at timestamptz,
+    accepted_at timestamptz,
+    confirmed_at timestamptz,
+    revoked_at timestamptz,
+    delivery text,
+    last_delivery_error text,
+    outbox_id text,
+    PRIMARY KEY (tenant, user_id)
+);
+CREATE INDEX invitations_state_idx ON invitations (tenant, state);
+
+-- `seq` is enqueue order, which delivery keeps per user.
+CREATE TABLE outbox (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    tenant text COLLATE "C" NOT NULL,
+    user_id text COLLATE "C" NOT NULL,
+    event text NOT NULL,
+    payload jsonb NOT NULL,
+    secret text,
+    status text NOT NULL DEFAULT 'pending',
+    attempts integer NOT NULL DEFAULT 0,
+    next_attempt timestamptz NOT NULL DEFAULT statement_timestamp(),
+    claimed_until timestamptz,
+    claim text,
+    last_error text,
+    created timestamptz NOT NULL DEFAULT statement_timestamp()
+);
+CREATE INDEX outbox_pending_idx ON outbox (seq) WHERE status = 'pending';
+CREATE INDEX outbox_pending_user_idx ON outbox (tenant, user_id, seq)
+    WHERE status = 'pending';
+"""
+
+_COLUMNS = (
+    "tenant, user_id, state, token_digest, expires_at, invited_at, accepted_at,"
+    " confirmed_at, revoked_at, delivery, last_delivery_error, outbox_id"
+)
+
+_CLAIM = """
+UPDATE outbox AS o
+SET attempts = o.attempts + 1,
+    claimed_until = statement_timestamp() + make_interval(secs => $2),
+    claim = $3
+FROM (
+    SELECT c.seq FROM outbox AS c
+    WHERE c.status = 'pending' AND c.next_attempt <= statement_timestamp()
+      AND (c.claimed_until IS NULL OR c.claimed_until <= statement_timestamp())
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox AS p
+          WHERE p.status = 'pending' AND p.tenant = c.tenant
+            AND p.user_id = c.user_id AND p.seq < c.seq)
+    ORDER BY c.seq
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+) AS picked
+WHERE o.seq = picked.seq
+RETURNING o.seq, o.id, o.tenant, o.user_id, o.event, o.payload, o.attempts,
+    o.created, o.secret
+"""
+
+
+async def get_invitation(
+    connection: Connection, tenant: str, user_id: str, *, lock: bool
+) -> InvitationRecord | None:
+    row = await connection.fetchrow(
+        f"SELECT {_COLUMNS} FROM invitations WHERE tenant = $1 AND user_id = $2"
+        + (" FOR UPDATE" if lock else ""),
+        tenant,
+        user_id,
+    )
+    return None if row is None else _record(row)
+
+
+async def get_invitations(
+    connection: Connection, tenant: str, user_ids: Sequence[str]
+) -> dict[str, InvitationRecord]:
+    rows = await connection.fetch(
+        f"SELECT {_COLUMNS} FROM invitations"
+        " WHERE tenant = $1 AND user_id = ANY($2::text[])",
+        tenant,
+        list(user_ids),
+    )
+    return {record.user_id: record for record in map(_record, rows)}
+
+
+async def list_invitations(
+    connection: Connection, tenant: str, states: Collection[InvitationState] | None
+) -> list[InvitationRecord]:
+    wanted = None if states is None else [s.value for s in states]
+    rows = await connection.fetch(
+        f"SELECT {_COLUMNS} FROM invitations WHERE tenant = $1"
+        " AND ($2::text[] IS NULL OR state = ANY($2::text[]))"
+        " ORDER BY invited_at NULLS FIRST, user_id",
+        tenant,
+        wanted,
+    )
+    return [_record(row) for row in rows]
+
+
+async def find_invitation(
+    connection: Connection, token_digest: str
+) -> InvitationRecord | None:
+    row = await connection.fetchrow(
+        f"SELECT {_COLUMNS} FROM invitations WHERE token_digest = $1", token_digest
+    )
+    return None if row is None else _record(row)
+
+
+async def put_invitation(connection: Connection, record: InvitationRecord) -> None:
+    await connection.execute(
+        f"INSERT INTO invitations ({_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " ON CONFLICT (tenant, user_id) DO UPDATE SET state = excluded.state,"
+        " token_digest = excluded.token_digest, expires_at = excluded.expires_at,"
+        " invited_at = excluded.invited_at, accepted_at = excluded.accepted_at,"
+        " confirmed_at = excluded.confirmed_at, revoked_at = excluded.revoked_at,"
+        " delivery = excluded.delivery,"
+        " last_delivery_error = excluded.last_delivery_error,"
+        " outbox_id = excluded.outbox_id",
+        *_row(record),
+    )
+
+
+async def enqueue(connection: Connection, tenant: str, message: OutboxMessage) -> None:
+    await connection.execute(
+        "INSERT INTO outbox (id, tenant, user_id, event, payload, secret)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        message.id,
+        tenant,
+        message.user_id,
+        message.event,
+        message.payload,
+        message.secret,
+    )
+
+
+async def claim_outbox(
+    connection: Connection, limit: int, lease: float
+) -> list[OutboxEntry]:
+    claim = str(uuid.uuid4())
+    rows = await connection.fetch(_CLAIM, limit, float(lease), claim)
+    return [_entry(row, claim) for row in sorted(rows, key=lambda r: r["seq"])]
+
+
+async def finish_outbox(
+    connection: Connection,
+    entry: OutboxEntry,
+    error: str | None,
+    retry_at: datetime | None,
+) -> bool:
+    """Complete (no error), retry (a `retry_at`) or fail a claimed message."""
+    async with connection.transaction():
+        if error is None:
+            found = await connection.fetchval(
+                "DELETE FROM outbox WHERE id = $1 AND claim = $2 RETURNING seq",
+                entry.id,
+                entry.claim,
+            )
+            status = DeliveryStatus.DELIVERED
+        elif retry_at is not None:
+            found = await connection.fetchval(
+                "UPDATE outbox SET next_attempt = $3, claimed_until = NULL,"
+                " claim = NULL, last_error = $4"
+                " WHERE id = $1 AND claim = $2 RETURNING seq",
+                entry.id,
+                entry.claim,
+                retry_at,
+                error,
+            )
+            status = DeliveryStatus.PENDING
+        else:
+            found = await connection.fetchval(
+                "UPDATE outbox SET status = 'failed', claimed_until = NULL,"
+                " secret = NULL, last_error = $3"
+                " WHERE id = $1 AND claim = $2 RETURNING seq",
+                entry.id,
+                entry.claim,
+                error,
+            )
+            status = DeliveryStatus.FAILED
+        if found is None:
+            return False
+        await connection.execute(
+            "UPDATE invitations SET delivery = $1, last_delivery_error = $2"
+            " WHERE tenant = $3 AND user_id = $4 AND outbox_id = $5",
+            status.value,
+            error,
+            entry.tenant,
+            entry.user_id,
+            entry.id,
+        )
+    return True
+
+
+def _row(record: InvitationRecord) -> tuple[Any, ...]:
+    return (
+        record.tenant,
+        record.user_id,
+        record.state.value,
+        record.token_digest,
+        record.expires_at,
+        record.invited_at,
+        record.accepted_at,
+        record.confirmed_at,
+        record.revoked_at,
+        None if record.delivery is None else record.delivery.value,
+        record.last_delivery_error,
+        record.outbox_id,
+    )
+
+
+def _record(row: asyncpg.Record) -> InvitationRecord:
+    delivery = row["delivery"]
+    return InvitationRecord(
+        tenant=row["tenant"],
+        user_id=row["user_id"],
+        state=InvitationState(row["state"]),
+        token_digest=row["token_digest"],
+        expires_at=row["expires_at"],
+        invited_at=row["invited_at"],
+        accepted_at=row["accepted_at"],
+        confirmed_at=row["confirmed_at"],
+        revoked_at=row["revoked_at"],
+        delivery=None if delivery is None else DeliveryStatus(delivery),
+        last_delivery_error=row["last_delivery_error"],
+        outbox_id=row["outbox_id"],
+    )
+
+
+def _entry(row: asyncpg.Record, claim: str) -> OutboxEntry:
+    return OutboxEntry(
+        id=row["id"],
+        tenant=row["tenant"],
+        user_id=row["user_id"],
+        event=row["event"],
+        payload=row["payload"],
+        attempts=row["attempts"],
+        created=row["created"],
+        claim=claim,
+        secret=row["secret"],
+    )

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` and the scale figures, run outside `make test`."""
