@@ -46,8 +46,11 @@ def burst_against(kind: str, folder: Path, burst: Burst) -> Outcome:
         left = orphans(database)
         if left:
             outcome.problems.append(f"{left} memberships point at no resource")
-        if "Traceback" in server.output():
+        logged = server.output()
+        if "Traceback" in logged:
             outcome.problems.append("the gateway logged a traceback")
+        if TOKEN in logged:
+            outcome.problems.append("the gateway logged the token")
     return outcome
 
 
