@@ -103,7 +103,8 @@ class AdminEndpoints:
 
     async def _begin(self, request: Request, route: str) -> str:
         note(route=route)
-        self._authenticate(request)
+        with self.ctx.counting_failures(request):
+            self._authenticate(request)
         await self.ctx.ensure_open()
         tenant: str = request.path_params["tenant"]
         tenant_id.set(tenant)

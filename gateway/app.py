@@ -313,7 +313,9 @@ class CatchAllMiddleware:
     """Turns anything unexpected into a SCIM 500 that names the request id.
 
     It also drops a trailing slash from the path, so `/Users/` is `/Users`
-    rather than a redirect that PATCH and POST clients would not follow.
+    rather than a redirect that PATCH and POST clients would not follow, and
+    answers 404 for a path holding U+0000 (`/Users/%00`): no id or tenant
+    holds one, and PostgreSQL refuses it, so it must reach no backend.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -326,6 +328,10 @@ class CatchAllMiddleware:
         path: str = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             scope = {**scope, "path": path.rstrip("/") or "/"}
+        if "\x00" in path:
+            refused = NotFound("the path holds U+0000, which names nothing here")
+            await error_response(refused)(scope, receive, send)
+            return
 
         started = False
 

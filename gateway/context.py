@@ -120,8 +120,23 @@ class GatewayContext:
                 its token is not looked at.
             Unauthorized: no valid credentials, or a tenant in the path that
                 is not the one the credentials name. The answer is the same
-                whether or not that tenant exists. Either failure counts
-                against the client's address.
+                whether or not that tenant exists.
+        """
+        with self.counting_failures(request):
+            await self.ensure_open()
+            tenant = await self._tenant_of(request)
+        tenant_id.set(tenant)
+        return tenant
+
+    @contextmanager
+    def counting_failures(self, request: Request) -> Iterator[None]:
+        """Refuse a throttled address, and count an `Unauthorized` raised inside.
+
+        Every check of a credential runs inside this, so the SCIM API and the
+        admin API share one count per address.
+
+        Raises:
+            TooManyRequests: the address failed too often lately.
         """
         address = client_address(request)
         wait = self.throttle.retry_after(address)
@@ -131,14 +146,11 @@ class GatewayContext:
                 f"retry in {wait} seconds",
                 retry_after=wait,
             )
-        await self.ensure_open()
         try:
-            tenant = await self._tenant_of(request, address)
+            yield
         except Unauthorized:
             self.throttle.record_failure(address)
             raise
-        tenant_id.set(tenant)
-        return tenant
 
     def transaction(self, tenant: str) -> AbstractAsyncContextManager[Transaction]:
         """A unit of work whose changes reach the subscribers once it commits."""
@@ -152,11 +164,12 @@ class GatewayContext:
         """
         return self.changes.subscribe(callback)
 
-    async def _tenant_of(self, request: Request, address: str) -> str:
+    async def _tenant_of(self, request: Request) -> str:
         with translate_backend_errors():
             tenant = await self.authenticate(request)
         named = request.path_params.get("tenant")
         if named is not None and named != tenant:
+            address = client_address(request)
             logger.warning("auth_failed reason=tenant_mismatch source=%s", address)
             raise Unauthorized("the bearer token is not valid for this URL")
         return tenant

@@ -47,9 +47,16 @@ REGISTRY = SchemaRegistry()
 
 
 def check_answer(
-    response: httpx.Response, *, secrets: Iterable[str] = ()
+    response: httpx.Response,
+    *,
+    secrets: Iterable[str] = (),
+    success_type: str = "application/scim+json",
 ) -> dict[str, Any] | None:
-    """Assert `response` is a proper SCIM answer; returns its JSON body, if any."""
+    """Assert `response` is a proper SCIM answer; returns its JSON body, if any.
+
+    Errors are always SCIM error documents; `success_type` is the media type
+    of a 2xx body (the admin API answers plain JSON).
+    """
     status = response.status_code
     if currently_in_test_context():
         event(f"status {status}")
@@ -59,7 +66,8 @@ def check_answer(
     if status in (204, 304):
         assert response.content == b"", _show(response)
         return None
-    assert response.headers["content-type"].startswith("application/scim+json")
+    expected = success_type if status < 400 else "application/scim+json"
+    assert response.headers["content-type"].startswith(expected), _show(response)
     document: dict[str, Any] = response.json()
     if status >= 400:
         _check_error(status, document)

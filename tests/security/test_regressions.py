@@ -64,3 +64,23 @@ async def test_search_with_a_count_past_any_page_is_clamped_or_refused(
 
     check_answer(response)
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+async def test_an_id_holding_nul_is_404_before_any_backend(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    """DELETE of such an id was a 500 on PostgreSQL, whose text refuses NUL."""
+    body = b'{"Operations": []}' if method == "PATCH" else b'{"userName": "x"}'
+
+    response = await client.request(
+        method,
+        "/Users/a%00b",
+        content=None if method in ("GET", "DELETE") else body,
+        headers={"Content-Type": "application/scim+json"},
+    )
+
+    document = check_answer(response)
+    assert response.status_code == 404
+    assert document is not None
+    assert document["detail"] == "the path holds U+0000, which names nothing here"

@@ -32,10 +32,15 @@ def clock() -> Clock:
     return Clock()
 
 
+ADMIN_TOKEN = "admin-token-for-throttle-tests"
+
+
 @pytest.fixture
 def throttled_app(clock: Clock) -> Starlette:
     app = create_app(
-        settings=Settings(database="memory", auth_failure_limit=3),
+        settings=Settings(
+            database="memory", auth_failure_limit=3, admin_token=ADMIN_TOKEN
+        ),
         tokens=TOKEN,
     )
     app.state.gateway.throttle = FailedAuthThrottle(limit=3, window=60, clock=clock)
@@ -114,6 +119,27 @@ async def test_a_missing_token_counts_as_a_failure(connect: Connect) -> None:
     statuses = [(await anonymous.get("/Users")).status_code for _ in range(4)]
 
     assert statuses == [401, 401, 401, 429]
+
+
+async def test_admin_and_scim_failures_share_one_count(
+    connect: Connect, throttled_app: Starlette
+) -> None:
+    admin = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=throttled_app, client=(ATTACKER, 40000)),
+        base_url="http://testserver/admin/tenants/default/invitations",
+    )
+    async with admin:
+        wrong = {"Authorization": "Bearer not-the-admin-token"}
+        statuses = [(await admin.get("", headers=wrong)).status_code for _ in range(2)]
+        await fail(connect, ATTACKER, 1)
+
+        refused = await admin.get(
+            "", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+
+    assert statuses == [401, 401]
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
 
 
 async def test_the_address_may_try_again_when_the_window_ends(
