@@ -85,7 +85,7 @@ async def test_crafted_id_cannot_forge_a_log_line(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="scim_gateway")
-    forged = "abc%0A2026-12-04%20ERROR%20scim_gateway.app%20FORGED%0D%1B%5B31m%00"
+    forged = "abc%0A2026-12-04%20ERROR%20scim_gateway.app%20FORGED%0D%1B%5B31m"
 
     response = await client.get(f"/Users/{forged}")
 
