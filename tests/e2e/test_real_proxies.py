@@ -242,6 +242,7 @@ def test_caddy_configurations_give_https_urls(
         prefix = "/identity" if index else ""
         # To loopback, naming the site in SNI and Host: no name is looked up.
         with httpx.Client(verify=False, timeout=10) as client:
+            _wait_for_certificate(client, port, prefix)
             created = client.post(
                 f"https://127.0.0.1:{port}{prefix}/scim/v2/Users",
                 json=USER,
@@ -258,3 +259,23 @@ def test_caddy_configurations_give_https_urls(
     assert created.headers["Location"] == (
         f"https://id.example.com:{port}{prefix}/scim/v2/Users/{created.json()['id']}"
     )
+
+
+def _wait_for_certificate(client: httpx.Client, port: int, prefix: str) -> None:
+    """Caddy listens before its local certificate is issued; until then TLS fails."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.get(
+                f"https://127.0.0.1:{port}{prefix}/scim/v2/ServiceProviderConfig",
+                headers={
+                    "Host": f"id.example.com:{port}",
+                    "Authorization": f"Bearer {TOKEN}",
+                },
+                extensions={"sni_hostname": "id.example.com"},
+            )
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
