@@ -140,7 +140,10 @@ QUERIES: list[ScenarioQuery] = [
         "or-chain of three clauses matches one user per clause",
         "User",
         _B01_RESOURCES,
-        "/Users?filter=displayName%20co%20%22b01x%22%20or%20nickName%20co%20%22b01bo%22%20or%20userName%20co%20%22b01.ann%22",
+        (
+            "/Users?filter=displayName%20co%20%22b01x%22%20or%20nickName%20co%20%22b0"
+            "1bo%22%20or%20userName%20co%20%22b01.ann%22"
+        ),
         None,
         3,
         ("ann", "bo", "cy"),
@@ -150,7 +153,10 @@ QUERIES: list[ScenarioQuery] = [
         "and-chain of three clauses keeps only the user satisfying all",
         "User",
         _B01_RESOURCES,
-        "/Users?filter=userName%20sw%20%22b01.%22%20and%20active%20eq%20true%20and%20userName%20ew%20%22lee%40example.com%22",
+        (
+            "/Users?filter=userName%20sw%20%22b01.%22%20and%20active%20eq%20true%20an"
+            "d%20userName%20ew%20%22lee%40example.com%22"
+        ),
         None,
         1,
         ("ann",),
@@ -160,7 +166,10 @@ QUERIES: list[ScenarioQuery] = [
         "(x or y) and z returns only the active user",
         "User",
         _B02_RESOURCES,
-        "/Users?filter=%28userName%20eq%20%22b02.ann.lee%40example.com%22%20or%20title%20sw%20%22B02%20Eng%22%29%20and%20active%20eq%20true",
+        (
+            "/Users?filter=%28userName%20eq%20%22b02.ann.lee%40example.com%22%20or%20"
+            "title%20sw%20%22B02%20Eng%22%29%20and%20active%20eq%20true"
+        ),
         None,
         1,
         ("bo",),
@@ -170,7 +179,10 @@ QUERIES: list[ScenarioQuery] = [
         "z and (x or y) returns only the active user",
         "User",
         _B02_RESOURCES,
-        "/Users?filter=active%20eq%20true%20and%20%28userName%20eq%20%22b02.ann.lee%40example.com%22%20or%20title%20sw%20%22B02%20Eng%22%29",
+        (
+            "/Users?filter=active%20eq%20true%20and%20%28userName%20eq%20%22b02.ann.l"
+            "ee%40example.com%22%20or%20title%20sw%20%22B02%20Eng%22%29"
+        ),
         None,
         1,
         ("bo",),
@@ -180,7 +192,10 @@ QUERIES: list[ScenarioQuery] = [
         "x or y and z without parentheses is x or (y and z)",
         "User",
         _B02_RESOURCES,
-        "/Users?filter=userName%20eq%20%22b02.ann.lee%40example.com%22%20or%20title%20sw%20%22B02%20Eng%22%20and%20active%20eq%20true",
+        (
+            "/Users?filter=userName%20eq%20%22b02.ann.lee%40example.com%22%20or%20tit"
+            "le%20sw%20%22B02%20Eng%22%20and%20active%20eq%20true"
+        ),
         None,
         2,
         ("ann", "bo"),
@@ -190,7 +205,10 @@ QUERIES: list[ScenarioQuery] = [
         "not( without a space",
         "User",
         _B03_RESOURCES,
-        "/Users?filter=not%28title%20eq%20%22B03%20Intern%22%29%20and%20userName%20sw%20%22b03.%22",
+        (
+            "/Users?filter=not%28title%20eq%20%22B03%20Intern%22%29%20and%20userName%"
+            "20sw%20%22b03.%22"
+        ),
         None,
         1,
         ("bo",),
@@ -200,7 +218,10 @@ QUERIES: list[ScenarioQuery] = [
         "not ( with a space",
         "User",
         _B03_RESOURCES,
-        "/Users?filter=not%20%28title%20eq%20%22B03%20Intern%22%29%20and%20userName%20sw%20%22b03.%22",
+        (
+            "/Users?filter=not%20%28title%20eq%20%22B03%20Intern%22%29%20and%20userNa"
+            "me%20sw%20%22b03.%22"
+        ),
         None,
         1,
         ("bo",),
@@ -210,7 +231,10 @@ QUERIES: list[ScenarioQuery] = [
         "AND applies the right-hand clause (no result)",
         "User",
         _B04_RESOURCES,
-        "/Users?filter=userName%20eq%20%22b04.ann.lee%40example.com%22%20AND%20active%20eq%20false",
+        (
+            "/Users?filter=userName%20eq%20%22b04.ann.lee%40example.com%22%20AND%20ac"
+            "tive%20eq%20false"
+        ),
         None,
         0,
         (),
@@ -220,7 +244,10 @@ QUERIES: list[ScenarioQuery] = [
         "AND with a true right-hand clause",
         "User",
         _B04_RESOURCES,
-        "/Users?filter=userName%20eq%20%22b04.ann.lee%40example.com%22%20AND%20active%20eq%20true",
+        (
+            "/Users?filter=userName%20eq%20%22b04.ann.lee%40example.com%22%20AND%20ac"
+            "tive%20eq%20true"
+        ),
         None,
         1,
         ("ann",),
@@ -230,7 +257,10 @@ QUERIES: list[ScenarioQuery] = [
         "OR in capitals",
         "User",
         _B04_RESOURCES,
-        "/Users?filter=userName%20eq%20%22b04.ann.lee%40example.com%22%20OR%20userName%20eq%20%22b04.bo.chen%40example.com%22",
+        (
+            "/Users?filter=userName%20eq%20%22b04.ann.lee%40example.com%22%20OR%20use"
+            "rName%20eq%20%22b04.bo.chen%40example.com%22"
+        ),
         None,
         2,
         ("ann", "bo"),
@@ -240,7 +270,10 @@ QUERIES: list[ScenarioQuery] = [
         "mixed-case And with NOT",
         "User",
         _B04_RESOURCES,
-        "/Users?filter=userName%20sw%20%22b04.%22%20And%20NOT%20%28userName%20eq%20%22b04.bo.chen%40example.com%22%29",
+        (
+            "/Users?filter=userName%20sw%20%22b04.%22%20And%20NOT%20%28userName%20eq%"
+            "20%22b04.bo.chen%40example.com%22%29"
+        ),
         None,
         1,
         ("ann",),
@@ -300,7 +333,10 @@ QUERIES: list[ScenarioQuery] = [
         "mixed-case names inside a value filter",
         "User",
         _B05_RESOURCES,
-        "/Users?filter=Emails%5BType%20EQ%20%22work%22%20and%20VALUE%20sw%20%22b05.bo%40%22%5D",
+        (
+            "/Users?filter=Emails%5BType%20EQ%20%22work%22%20and%20VALUE%20sw%20%22b0"
+            "5.bo%40%22%5D"
+        ),
         None,
         1,
         ("bo",),
@@ -330,7 +366,10 @@ QUERIES: list[ScenarioQuery] = [
         "ew with an upper-case literal",
         "User",
         _B06_RESOURCES,
-        "/Users?filter=userName%20ew%20%22LEE%40EXAMPLE.COM%22%20and%20userName%20sw%20%22b06.%22",
+        (
+            "/Users?filter=userName%20ew%20%22LEE%40EXAMPLE.COM%22%20and%20userName%2"
+            "0sw%20%22b06.%22"
+        ),
         None,
         1,
         ("ann",),
@@ -390,7 +429,10 @@ QUERIES: list[ScenarioQuery] = [
         "active eq true is fine",
         "User",
         _B11_RESOURCES,
-        "/Users?filter=active%20eq%20true%20and%20userName%20eq%20%22b11.ann.lee%40example.com%22",
+        (
+            "/Users?filter=active%20eq%20true%20and%20userName%20eq%20%22b11.ann.lee%"
+            "40example.com%22"
+        ),
         None,
         1,
         ("ann",),
@@ -400,7 +442,10 @@ QUERIES: list[ScenarioQuery] = [
         "schemas eq the enterprise URN",
         "User",
         _B13_RESOURCES,
-        "/Users?filter=schemas%20eq%20%22urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Aextension%3Aenterprise%3A2.0%3AUser%22%20and%20userName%20sw%20%22b13.%22",
+        (
+            "/Users?filter=schemas%20eq%20%22urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Ae"
+            "xtension%3Aenterprise%3A2.0%3AUser%22%20and%20userName%20sw%20%22b13.%22"
+        ),
         None,
         1,
         ("bo",),
@@ -410,7 +455,10 @@ QUERIES: list[ScenarioQuery] = [
         "schemas eq the core URN",
         "User",
         _B13_RESOURCES,
-        "/Users?filter=schemas%20eq%20%22urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Acore%3A2.0%3AUser%22%20and%20userName%20sw%20%22b13.%22",
+        (
+            "/Users?filter=schemas%20eq%20%22urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Ac"
+            "ore%3A2.0%3AUser%22%20and%20userName%20sw%20%22b13.%22"
+        ),
         None,
         2,
         ("ann", "bo"),
