@@ -31,8 +31,6 @@ from scim_gateway.backends.base import (
     GROUP,
     USER,
     Backend,
-    GroupRef,
-    Member,
     Page,
     Query,
     StoredResource,
@@ -52,6 +50,7 @@ from scim_gateway.backends.invitations import (
     OutboxEntry,
     OutboxMessage,
 )
+from scim_gateway.backends.postgres_maintenance import StatisticsKeeper
 from scim_gateway.backends.postgres_migrations import migrate, quote_ident
 from scim_gateway.backends.postgres_query import count_sql, page_sql
 from scim_gateway.backends.postgres_rows import (
@@ -65,8 +64,6 @@ from scim_gateway.backends.postgres_rows import (
 )
 from scim_gateway.backends.postgres_statements import (
     CREATE,
-    PAGE_GROUPS,
-    PAGE_MEMBERS,
     delete_sql,
     get_sql,
     members_sql,
@@ -102,6 +99,9 @@ class PostgresBackend(Backend, CredentialStore):
             `UnavailableError`; it bounds the wait on a server that stopped
             answering without closing its connections (a frozen host, a cut
             network). None waits forever. Migrations are exempt.
+        maintenance_interval: seconds between checks of the tables'
+            statistics when the server runs without autovacuum (see
+            `postgres_maintenance`); 0 never checks.
     """
 
     name = "postgres"
@@ -116,6 +116,7 @@ class PostgresBackend(Backend, CredentialStore):
         connect_timeout: float = 5.0,
         acquire_timeout: float = 30.0,
         command_timeout: float | None = 10.0,
+        maintenance_interval: float = 5.0,
     ) -> None:
         self._dsn, schema_in_dsn = _split_schema(dsn)
         self._schema = schema if schema is not None else schema_in_dsn
@@ -127,6 +128,7 @@ class PostgresBackend(Backend, CredentialStore):
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._is_closed = False
+        self._statistics = StatisticsKeeper(self._run, interval=maintenance_interval)
 
     def __repr__(self) -> str:
         # The DSN may carry a password.
@@ -144,6 +146,7 @@ class PostgresBackend(Backend, CredentialStore):
 
     async def close(self) -> None:
         self._is_closed = True
+        await self._statistics.stop()
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -279,6 +282,7 @@ class PostgresBackend(Backend, CredentialStore):
         async with self._opening:
             if self._pool is None:
                 self._pool = await self._create_pool()
+                self._statistics.start()
         return self._pool
 
     async def _create_pool(self) -> asyncpg.Pool:
@@ -289,6 +293,7 @@ class PostgresBackend(Backend, CredentialStore):
                 min_size=self._min_pool_size,
                 max_size=self._max_pool_size,
                 init=init_connection,
+                reset=_keep_session,
                 server_settings=self._server_settings(),
                 timeout=self._connect_timeout,
                 command_timeout=self._command_timeout,
@@ -315,10 +320,23 @@ class PostgresBackend(Backend, CredentialStore):
         logger.info("postgres.open migrations_applied=%s", applied or "none")
 
     def _server_settings(self) -> dict[str, str]:
-        settings = {"application_name": "scim-gateway"}
+        # The gateway's statements are small; compiling one to machine code
+        # would cost more than running it.
+        settings = {"application_name": "scim-gateway", "jit": "off"}
         if self._schema is not None:
             settings["search_path"] = quote_ident(self._schema)
         return settings
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Release a pool connection as it is (asyncpg still rolls back an open
+    transaction first).
+
+    The default reset costs a round trip per request (`RESET ALL`, `CLOSE ALL`,
+    `UNLISTEN *`, advisory unlocks), and undoes nothing the gateway does: its
+    session settings come with the connection, it declares no cursors, listens
+    to nothing and takes only transaction-scoped advisory locks.
+    """
 
 
 def _drop_if_unanswered(connection: Connection, exc: BaseException) -> None:
@@ -558,17 +576,23 @@ async def _query(
         # Past the last page the total is still the number of matches.
         return Page([], await _count(connection, tenant, resource_type, query))
 
-    ids = [row["id"] for row in rows]
-    members = groups = None
-    if query.with_members and resource_type == GROUP:
-        members = await _page_members(connection, tenant, ids)
-    if query.with_groups and resource_type == USER:
-        groups = await _page_groups(connection, tenant, ids)
+    with_members = query.with_members and resource_type == GROUP
+    with_groups = query.with_groups and resource_type == USER
     resources = [
         to_resource(
             row,
-            members=None if members is None else members[row["id"]],
-            groups=None if groups is None else groups[row["id"]],
+            members=(
+                to_members(
+                    row["member_ids"], row["member_types"], row["member_displays"]
+                )
+                if with_members
+                else None
+            ),
+            groups=(
+                to_groups(row["group_ids"], row["group_displays"])
+                if with_groups
+                else None
+            ),
         )
         for row in rows
     ]
@@ -581,23 +605,3 @@ async def _count(
     sql, args = count_sql(tenant, resource_type, query)
     total: int = await connection.fetchval(sql, *args)
     return total
-
-
-async def _page_members(
-    connection: Connection, tenant: str, group_ids: list[str]
-) -> dict[str, list[Member]]:
-    found: dict[str, list[Member]] = {group_id: [] for group_id in group_ids}
-    for row in await connection.fetch(PAGE_MEMBERS, tenant, group_ids):
-        found[row["group_id"]].append(
-            Member(row["member_id"], row["member_type"], row["display"])
-        )
-    return found
-
-
-async def _page_groups(
-    connection: Connection, tenant: str, user_ids: list[str]
-) -> dict[str, list[GroupRef]]:
-    found: dict[str, list[GroupRef]] = {user_id: [] for user_id in user_ids}
-    for row in await connection.fetch(PAGE_GROUPS, tenant, user_ids):
-        found[row["member_id"]].append(GroupRef(row["id"], row["display_name"]))
-    return found

@@ -191,6 +191,31 @@ async def claim_outbox(
     return [_entry(row, claim) for row in sorted(rows, key=lambda r: r["seq"])]
 
 
+# Completing, retrying or failing a claimed message, and recording the
+# outcome on its invitation, in one statement (one round trip, atomic without
+# BEGIN and COMMIT). `{change}` deletes or updates the claimed row ($1, $2);
+# the invitation ($5, $6) gets delivery $3 and error $4 only if it did.
+_FINISH = """
+WITH finished AS ({change}
+    RETURNING seq
+), recorded AS (
+    UPDATE invitations SET delivery = $3, last_delivery_error = $4
+    WHERE tenant = $5 AND user_id = $6 AND outbox_id = $1
+      AND EXISTS (SELECT 1 FROM finished)
+)
+SELECT EXISTS (SELECT 1 FROM finished)"""
+
+_COMPLETE = _FINISH.format(change="DELETE FROM outbox WHERE id = $1 AND claim = $2")
+_RETRY = _FINISH.format(
+    change="UPDATE outbox SET next_attempt = $7, claimed_until = NULL, claim = NULL,"
+    " last_error = $4 WHERE id = $1 AND claim = $2"
+)
+_FAIL = _FINISH.format(
+    change="UPDATE outbox SET status = 'failed', claimed_until = NULL,"
+    " secret = NULL, last_error = $4 WHERE id = $1 AND claim = $2"
+)
+
+
 async def finish_outbox(
     connection: Connection,
     entry: OutboxEntry,
@@ -198,47 +223,18 @@ async def finish_outbox(
     retry_at: datetime | None,
 ) -> bool:
     """Complete (no error), retry (a `retry_at`) or fail a claimed message."""
-    async with connection.transaction():
-        if error is None:
-            found = await connection.fetchval(
-                "DELETE FROM outbox WHERE id = $1 AND claim = $2 RETURNING seq",
-                entry.id,
-                entry.claim,
-            )
-            status = DeliveryStatus.DELIVERED
-        elif retry_at is not None:
-            found = await connection.fetchval(
-                "UPDATE outbox SET next_attempt = $3, claimed_until = NULL,"
-                " claim = NULL, last_error = $4"
-                " WHERE id = $1 AND claim = $2 RETURNING seq",
-                entry.id,
-                entry.claim,
-                retry_at,
-                error,
-            )
-            status = DeliveryStatus.PENDING
-        else:
-            found = await connection.fetchval(
-                "UPDATE outbox SET status = 'failed', claimed_until = NULL,"
-                " secret = NULL, last_error = $3"
-                " WHERE id = $1 AND claim = $2 RETURNING seq",
-                entry.id,
-                entry.claim,
-                error,
-            )
-            status = DeliveryStatus.FAILED
-        if found is None:
-            return False
-        await connection.execute(
-            "UPDATE invitations SET delivery = $1, last_delivery_error = $2"
-            " WHERE tenant = $3 AND user_id = $4 AND outbox_id = $5",
-            status.value,
-            error,
-            entry.tenant,
-            entry.user_id,
-            entry.id,
-        )
-    return True
+    args: tuple[Any, ...] = (entry.id, entry.claim)
+    if error is None:
+        sql, status = _COMPLETE, DeliveryStatus.DELIVERED
+    elif retry_at is not None:
+        sql, status = _RETRY, DeliveryStatus.PENDING
+    else:
+        sql, status = _FAIL, DeliveryStatus.FAILED
+    args += (status.value, error, entry.tenant, entry.user_id)
+    if sql is _RETRY:
+        args += (retry_at,)
+    found: bool = await connection.fetchval(sql, *args)
+    return found
 
 
 def _row(record: InvitationRecord) -> tuple[Any, ...]:

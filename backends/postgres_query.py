@@ -46,10 +46,47 @@ from scim_gateway.filters.ast import (
     ValuePath,
 )
 
-__all__ = ["COLUMNS", "Params", "compile_filter", "count_sql", "page_sql"]
+__all__ = [
+    "COLUMNS",
+    "GROUPS_COLUMNS",
+    "GROUPS_JOIN",
+    "MEMBERS_COLUMNS",
+    "MEMBERS_JOIN",
+    "Params",
+    "compile_filter",
+    "count_sql",
+    "page_sql",
+]
 
 # The columns every read selects; `postgres_rows.to_resource` decodes them.
 COLUMNS = "r.id, r.resource_type, r.document, r.version, r.created, r.last_modified"
+
+# A read with members or groups (a GET, a page) adds one LATERAL aggregate per
+# resource, so that it is still one statement. Members and groups come ordered
+# by id, as on other backends; a member's display is its displayName, or a
+# user's userName.
+MEMBERS_COLUMNS = "mem.member_ids, mem.member_types, mem.member_displays"
+MEMBERS_JOIN = """
+LEFT JOIN LATERAL (
+    SELECT array_agg(m.member_id ORDER BY m.member_id) AS member_ids,
+           array_agg(m.member_type ORDER BY m.member_id) AS member_types,
+           array_agg(COALESCE(x.display_name, x.document->>'userName')
+                     ORDER BY m.member_id) AS member_displays
+    FROM memberships m
+    JOIN resources x ON x.tenant = m.tenant AND x.id = m.member_id
+    WHERE m.tenant = r.tenant AND m.group_id = r.id
+) mem ON true"""
+
+GROUPS_COLUMNS = "grp.group_ids, grp.group_displays"
+GROUPS_JOIN = """
+LEFT JOIN LATERAL (
+    SELECT array_agg(g.id ORDER BY g.id) AS group_ids,
+           array_agg(g.display_name ORDER BY g.id) AS group_displays
+    FROM memberships m
+    JOIN resources g ON g.tenant = m.tenant AND g.id = m.group_id
+    WHERE m.tenant = r.tenant AND m.member_id = r.id
+) grp ON true"""
+
 
 # Multi-valued attributes whose folded `value`s have a GIN expression index
 # (migration 2); an equality on their value adds an index-usable prefilter.
@@ -353,33 +390,53 @@ def _where(resource_type: str, query: Query, params: Params) -> str:
     return f"{where} AND {compile_filter(query.filter, resource_type, params)}"
 
 
-def _order_by(resource_type: str, query: Query) -> str:
+def _order_by(resource_type: str, query: Query) -> tuple[str, str]:
+    """The sort key (None without sortBy) and the direction it sorts in."""
     if query.sort is None:
-        return "r.seq"
+        return "NULL", ""
     key = RootScope(resource_type).sort_key(query.sort.path)
     # Missing values sort last ascending and first descending (RFC 7644
     # §3.4.2.3); creation order breaks ties so pages never repeat or skip.
     direction = "DESC NULLS FIRST" if query.sort.descending else "ASC NULLS LAST"
-    return f"{key} {direction}, r.seq"
+    return key, direction
+
+
+def _joins(resource_type: str, query: Query) -> tuple[str, str]:
+    """The columns and LATERAL joins of the members or groups the query reads."""
+    if query.with_members and resource_type == GROUP:
+        return f", {MEMBERS_COLUMNS}", MEMBERS_JOIN
+    if query.with_groups and resource_type == USER:
+        return f", {GROUPS_COLUMNS}", GROUPS_JOIN
+    return "", ""
 
 
 def page_sql(tenant: str, resource_type: str, query: Query) -> tuple[str, list[object]]:
-    """One page and the total of all matches, in one statement.
+    """One page, the total of all matches, and the page's members or groups, in
+    one statement.
 
     The total is an uncorrelated subquery (run once, same snapshot); when the
-    page is empty the caller asks `count_sql` instead.
+    page is empty the caller asks `count_sql` instead. Members and groups are
+    aggregated for the page's rows only, after LIMIT and OFFSET, so the outer
+    query sorts again, by the same key (`sort_key`) and creation order.
     """
     params = Params([tenant])
     where = _where(resource_type, query, params)
-    order = _order_by(resource_type, query)
-    sql = (
-        f"SELECT {COLUMNS}, (SELECT count(*) FROM resources r WHERE {where}) AS total"
-        f" FROM resources r WHERE {where} ORDER BY {order}"
-    )
+    key, direction = _order_by(resource_type, query)
+    order = f"{key} {direction}, r.seq" if query.sort is not None else "r.seq"
+    sql = f"SELECT {COLUMNS}, (SELECT count(*) FROM resources r WHERE {where}) AS total"
+    columns, joins = _joins(resource_type, query)
+    if joins:
+        sql += ", r.tenant, r.seq"
+        if query.sort is not None:
+            sql += f", {key} AS sort_key"
+    sql += f" FROM resources r WHERE {where} ORDER BY {order}"
     if query.count is not None:
         sql += f" LIMIT {params.bind(max(query.count, 0), 'bigint')}"
     if query.start_index > 1:
         sql += f" OFFSET {params.bind(query.start_index - 1, 'bigint')}"
+    if joins:
+        outer = f"r.sort_key {direction}, r.seq" if query.sort is not None else "r.seq"
+        sql = f"SELECT r.*{columns} FROM ({sql}) r{joins} ORDER BY {outer}"
     return sql, params.values
 
 

@@ -12,41 +12,22 @@ from functools import cache
 
 from scim_gateway.backends.base import GROUP, USER
 from scim_gateway.backends.postgres_operands import quote
-from scim_gateway.backends.postgres_query import COLUMNS
+from scim_gateway.backends.postgres_query import (
+    COLUMNS,
+    GROUPS_COLUMNS,
+    GROUPS_JOIN,
+    MEMBERS_COLUMNS,
+    MEMBERS_JOIN,
+)
 
 __all__ = [
     "CREATE",
-    "PAGE_GROUPS",
-    "PAGE_MEMBERS",
     "delete_sql",
     "get_sql",
     "members_sql",
     "replace_sql",
     "version_sql",
 ]
-
-# A GET with members or groups adds one LATERAL aggregate, so that it is still
-# one statement. Members and groups come ordered by id, as on other backends;
-# a member's display is its displayName, or a user's userName.
-_MEMBERS_JOIN = """
-LEFT JOIN LATERAL (
-    SELECT array_agg(m.member_id ORDER BY m.member_id) AS member_ids,
-           array_agg(m.member_type ORDER BY m.member_id) AS member_types,
-           array_agg(COALESCE(x.display_name, x.document->>'userName')
-                     ORDER BY m.member_id) AS member_displays
-    FROM memberships m
-    JOIN resources x ON x.tenant = m.tenant AND x.id = m.member_id
-    WHERE m.tenant = r.tenant AND m.group_id = r.id
-) mem ON true"""
-
-_GROUPS_JOIN = """
-LEFT JOIN LATERAL (
-    SELECT array_agg(g.id ORDER BY g.id) AS group_ids,
-           array_agg(g.display_name ORDER BY g.id) AS group_displays
-    FROM memberships m
-    JOIN resources g ON g.tenant = m.tenant AND g.id = m.group_id
-    WHERE m.tenant = r.tenant AND m.member_id = r.id
-) grp ON true"""
 
 
 @cache
@@ -56,11 +37,11 @@ def get_sql(
     """One resource by `$1` tenant and `$2` id; `lock` for a transaction's read."""
     columns, joins = [COLUMNS], []
     if with_members and resource_type == GROUP:
-        columns.append("mem.member_ids, mem.member_types, mem.member_displays")
-        joins.append(_MEMBERS_JOIN)
+        columns.append(MEMBERS_COLUMNS)
+        joins.append(MEMBERS_JOIN)
     if with_groups and resource_type == USER:
-        columns.append("grp.group_ids, grp.group_displays")
-        joins.append(_GROUPS_JOIN)
+        columns.append(GROUPS_COLUMNS)
+        joins.append(GROUPS_JOIN)
     sql = (
         f"SELECT {', '.join(columns)} FROM resources r{''.join(joins)}"
         f" WHERE r.tenant = $1 AND r.resource_type = {quote(resource_type)}"
@@ -199,20 +180,3 @@ def members_sql(operation: str) -> str:
     ctes.append(f"changes AS ({' UNION ALL '.join(changes)})")
     ctes.append(f"bumped AS ({_BUMP})")
     return f"WITH {', '.join(ctes)} {_OUTCOME}"
-
-
-# For a page: the members of many groups, or the groups of many users, at once.
-PAGE_MEMBERS = """
-SELECT m.group_id, m.member_id, m.member_type,
-       COALESCE(x.display_name, x.document->>'userName') AS display
-FROM memberships m
-JOIN resources x ON x.tenant = m.tenant AND x.id = m.member_id
-WHERE m.tenant = $1 AND m.group_id = ANY($2::text[])
-ORDER BY m.group_id, m.member_id"""
-
-PAGE_GROUPS = """
-SELECT m.member_id, g.id, g.display_name
-FROM memberships m
-JOIN resources g ON g.tenant = m.tenant AND g.id = m.group_id
-WHERE m.tenant = $1 AND m.member_id = ANY($2::text[])
-ORDER BY m.member_id, g.id"""
