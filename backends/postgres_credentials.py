@@ -92,10 +92,13 @@ async def create_tenant(connection: Connection, tenant: str) -> bool:
 
 
 async def delete_tenant(connection: Connection, tenant: str) -> bool:
-    """Delete the tenant's resources (memberships cascade), invitations, outbox
-    messages, tokens and row."""
+    """Delete the tenant's resources (memberships cascade) and their counts,
+    invitations, outbox messages, tokens and row."""
     async with connection.transaction():
         await connection.execute("DELETE FROM resources WHERE tenant = $1", tenant)
+        await connection.execute(
+            "DELETE FROM resource_counts WHERE tenant = $1", tenant
+        )
         await connection.execute("DELETE FROM invitations WHERE tenant = $1", tenant)
         await connection.execute("DELETE FROM outbox WHERE tenant = $1", tenant)
         deleted = await connection.fetchval(

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 # The tables that grow with the data (`postgres_migrations`).
-TABLES = ("resources", "memberships", "invitations", "outbox")
+TABLES = ("resources", "memberships", "invitations", "outbox", "resource_counts")
 
 # What autovacuum would do now to each of the tables, by its own rules
 # (thresholds from the server's settings; the table's reloptions are not

@@ -136,11 +136,60 @@ CREATE INDEX resources_email_values_idx
     WHERE resource_type = 'User';
 """
 
+# The number of resources per tenant and type, for the totalResults of an
+# unfiltered list: counting 100,000 index entries per page took 20 ms. Kept by
+# statement triggers in the same transaction as the rows, so that any snapshot
+# sees a total that matches its rows. Each write adds to one of 16 slots per
+# tenant and type, chosen by the server process, so that concurrent creates
+# in one tenant seldom wait for each other's row lock; a total sums the slots.
+# The function keeps the migration's search_path: the schema of its tables.
+_COUNTS = """
+CREATE TABLE resource_counts (
+    tenant text NOT NULL,
+    resource_type text NOT NULL,
+    slot integer NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (tenant, resource_type, slot)
+);
+
+CREATE FUNCTION scim_count_resources() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO resource_counts AS c (tenant, resource_type, slot, n)
+        SELECT tenant, resource_type, pg_catalog.pg_backend_pid() % 16, count(*)
+        FROM added GROUP BY tenant, resource_type
+        ON CONFLICT (tenant, resource_type, slot) DO UPDATE SET n = c.n + excluded.n;
+    ELSE
+        INSERT INTO resource_counts AS c (tenant, resource_type, slot, n)
+        SELECT tenant, resource_type, pg_catalog.pg_backend_pid() % 16, -count(*)
+        FROM removed GROUP BY tenant, resource_type
+        ON CONFLICT (tenant, resource_type, slot) DO UPDATE SET n = c.n + excluded.n;
+    END IF;
+    RETURN NULL;
+END
+$function$;
+
+-- The trigger's lock on resources waits for writes in flight and holds new
+-- ones until this migration commits, so the counts below miss none.
+CREATE TRIGGER resources_counted_on_insert AFTER INSERT ON resources
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION scim_count_resources();
+CREATE TRIGGER resources_counted_on_delete AFTER DELETE ON resources
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION scim_count_resources();
+
+INSERT INTO resource_counts (tenant, resource_type, slot, n)
+SELECT tenant, resource_type, 0, count(*) FROM resources
+GROUP BY tenant, resource_type;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "resources and memberships", _TABLES),
     Migration(2, "SQL functions and the case-folded e-mail index", _FOLD),
     Migration(3, "tenants and token digests", credentials.MIGRATION),
     Migration(4, "invitations and the outbox", invitations.MIGRATION),
+    Migration(5, "resource counts per tenant and type", _COUNTS),
 )
 
 

@@ -383,8 +383,13 @@ def compile_filter(expr: Expr, resource_type: str, params: Params) -> str:
     return _Compiler(params).compile(expr, RootScope(resource_type))
 
 
+def _kind(resource_type: str) -> str:
+    """The rows of the tenant (`$1`) and resource type."""
+    return f"r.tenant = $1 AND r.resource_type = {quote(resource_type)}"
+
+
 def _where(resource_type: str, query: Query, params: Params) -> str:
-    where = f"r.tenant = $1 AND r.resource_type = {quote(resource_type)}"
+    where = _kind(resource_type)
     if query.filter is None:
         return where
     return f"{where} AND {compile_filter(query.filter, resource_type, params)}"
@@ -414,26 +419,38 @@ def page_sql(tenant: str, resource_type: str, query: Query) -> tuple[str, list[o
     """One page, the total of all matches, and the page's members or groups, in
     one statement.
 
-    The total is an uncorrelated subquery (run once, same snapshot); when the
-    page is empty the caller asks `count_sql` instead. Members and groups are
-    aggregated for the page's rows only, after LIMIT and OFFSET, so the outer
-    query sorts again, by the same key (`sort_key`) and creation order.
+    The total is an uncorrelated subquery (run once, same snapshot; read from
+    `resource_counts` without a filter); when the
+    page is empty the caller asks `count_sql` instead. A page from the middle
+    of the creation order skips its `startIndex - 1` rows on the index of
+    `seq` alone (no row is read for them), then reads its own rows. Members
+    and groups are aggregated for the page's rows only, after LIMIT and
+    OFFSET, so the outer query sorts again, by the same key and `seq`.
     """
     params = Params([tenant])
     where = _where(resource_type, query, params)
     key, direction = _order_by(resource_type, query)
-    order = f"{key} {direction}, r.seq" if query.sort is not None else "r.seq"
-    sql = f"SELECT {COLUMNS}, (SELECT count(*) FROM resources r WHERE {where}) AS total"
-    columns, joins = _joins(resource_type, query)
-    if joins:
-        sql += ", r.tenant, r.seq"
-        if query.sort is not None:
-            sql += f", {key} AS sort_key"
-    sql += f" FROM resources r WHERE {where} ORDER BY {order}"
+    window = ""
     if query.count is not None:
-        sql += f" LIMIT {params.bind(max(query.count, 0), 'bigint')}"
+        window += f" LIMIT {params.bind(max(query.count, 0), 'bigint')}"
     if query.start_index > 1:
-        sql += f" OFFSET {params.bind(query.start_index - 1, 'bigint')}"
+        window += f" OFFSET {params.bind(query.start_index - 1, 'bigint')}"
+
+    columns, joins = _joins(resource_type, query)
+    select = f"SELECT {COLUMNS}, ({_total(resource_type, query, where)}) AS total"
+    if joins:
+        select += ", r.tenant, r.seq"
+        if query.sort is not None:
+            select += f", {key} AS sort_key"
+    if query.sort is not None:
+        sql = f"{select} FROM resources r WHERE {where}"
+        sql += f" ORDER BY {key} {direction}, r.seq{window}"
+    elif query.start_index > 1:
+        skipped = f"SELECT r.seq FROM resources r WHERE {where} ORDER BY r.seq{window}"
+        sql = f"{select} FROM resources r WHERE {_kind(resource_type)}"
+        sql += f" AND r.seq = ANY(ARRAY({skipped})) ORDER BY r.seq"
+    else:
+        sql = f"{select} FROM resources r WHERE {where} ORDER BY r.seq{window}"
     if joins:
         outer = f"r.sort_key {direction}, r.seq" if query.sort is not None else "r.seq"
         sql = f"SELECT r.*{columns} FROM ({sql}) r{joins} ORDER BY {outer}"
@@ -446,4 +463,15 @@ def count_sql(
     """The number of resources that match the query's filter."""
     params = Params([tenant])
     where = _where(resource_type, query, params)
-    return f"SELECT count(*) FROM resources r WHERE {where}", params.values
+    return _total(resource_type, query, where), params.values
+
+
+def _total(resource_type: str, query: Query, where: str) -> str:
+    """The number of matches: kept per tenant and type (migration 5) unless the
+    query filters, counted otherwise."""
+    if query.filter is not None:
+        return f"SELECT count(*) FROM resources r WHERE {where}"
+    return (
+        "SELECT coalesce(sum(c.n), 0)::bigint FROM resource_counts c"
+        f" WHERE c.tenant = $1 AND c.resource_type = {quote(resource_type)}"
+    )
