@@ -165,8 +165,10 @@ class PostgresBackend(Backend, CredentialStore):
             transaction = connection.transaction()
             with connection_errors():
                 await transaction.start()
+            unit = PostgresTransaction(connection, tenant)
             try:
-                yield PostgresTransaction(connection, tenant)
+                yield unit
+                await unit.flush()
             except BaseException as exc:
                 _drop_if_unanswered(connection, exc)
                 await _rollback_quietly(transaction)
@@ -369,11 +371,24 @@ async def _rollback_quietly(transaction: asyncpg.transaction.Transaction) -> Non
 
 
 class PostgresTransaction(Transaction):
-    """One unit of work on one pool connection, inside BEGIN ... COMMIT."""
+    """One unit of work on one pool connection, inside BEGIN ... COMMIT.
+
+    An invitation put is held back until the next call: when that is the
+    enqueue of its message, as when a user is invited, both go in one
+    statement. Any other call, and the commit, write it first.
+    """
 
     def __init__(self, connection: Connection, tenant: str) -> None:
         self._connection = connection
         self.tenant = tenant
+        self._invitation: InvitationRecord | None = None
+
+    async def flush(self) -> None:
+        """Write the invitation held back, if any."""
+        record, self._invitation = self._invitation, None
+        if record is not None:
+            with connection_errors():
+                await invitations.put_invitation(self._connection, record)
 
     async def get(
         self,
@@ -383,6 +398,7 @@ class PostgresTransaction(Transaction):
         with_members: bool = False,
         with_groups: bool = False,
     ) -> StoredResource:
+        await self.flush()
         return await _get(
             self._connection,
             self.tenant,
@@ -396,6 +412,7 @@ class PostgresTransaction(Transaction):
     async def create(
         self, resource_type: str, document: dict[str, Any]
     ) -> StoredResource:
+        await self.flush()
         derived = derive_columns(resource_type, document)
         resource_id = str(uuid.uuid4())
         args = (self.tenant, resource_type, resource_id, document, *derived.as_args())
@@ -413,6 +430,7 @@ class PostgresTransaction(Transaction):
         *,
         expected_version: int | None = None,
     ) -> StoredResource:
+        await self.flush()
         if not _is_storable(resource_id):
             raise NotFoundError(resource_type, resource_id)
         derived = derive_columns(resource_type, document)
@@ -441,6 +459,7 @@ class PostgresTransaction(Transaction):
         *,
         expected_version: int | None = None,
     ) -> None:
+        await self.flush()
         if not _is_storable(resource_id):
             raise NotFoundError(resource_type, resource_id)
         args = (self.tenant, resource_id, expected_version)
@@ -459,6 +478,7 @@ class PostgresTransaction(Transaction):
         await self._change_members("replace", group_id, member_ids)
 
     async def get_invitation(self, user_id: str) -> InvitationRecord | None:
+        await self.flush()
         with connection_errors():
             return await invitations.get_invitation(
                 self._connection, self.tenant, user_id, lock=True
@@ -467,16 +487,21 @@ class PostgresTransaction(Transaction):
     async def put_invitation(self, record: InvitationRecord) -> None:
         if record.tenant != self.tenant:
             raise ValueError("an invitation is written in its own tenant")
-        with connection_errors():
-            await invitations.put_invitation(self._connection, record)
+        await self.flush()
+        self._invitation = record
 
     async def enqueue(self, message: OutboxMessage) -> None:
+        record, self._invitation = self._invitation, None
         with connection_errors():
-            await invitations.enqueue(self._connection, self.tenant, message)
+            if record is None:
+                await invitations.enqueue(self._connection, self.tenant, message)
+            else:
+                await invitations.put_and_enqueue(self._connection, record, message)
 
     async def _change_members(
         self, operation: str, group_id: str, member_ids: Sequence[str]
     ) -> None:
+        await self.flush()
         if not _is_storable(group_id):
             raise NotFoundError(GROUP, group_id)
         ids = list(dict.fromkeys(member_ids))

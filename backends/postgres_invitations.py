@@ -33,6 +33,7 @@ __all__ = [
     "get_invitation",
     "get_invitations",
     "list_invitations",
+    "put_and_enqueue",
     "put_invitation",
 ]
 
@@ -155,25 +156,53 @@ async def find_invitation(
     return None if row is None else _record(row)
 
 
-async def put_invitation(connection: Connection, record: InvitationRecord) -> None:
-    await connection.execute(
-        f"INSERT INTO invitations ({_COLUMNS})"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        " ON CONFLICT (tenant, user_id) DO UPDATE SET state = excluded.state,"
-        " token_digest = excluded.token_digest, expires_at = excluded.expires_at,"
-        " invited_at = excluded.invited_at, accepted_at = excluded.accepted_at,"
-        " confirmed_at = excluded.confirmed_at, revoked_at = excluded.revoked_at,"
-        " delivery = excluded.delivery,"
-        " last_delivery_error = excluded.last_delivery_error,"
-        " outbox_id = excluded.outbox_id",
-        *_row(record),
+_PUT = (
+    f"INSERT INTO invitations ({_COLUMNS})"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    " ON CONFLICT (tenant, user_id) DO UPDATE SET state = excluded.state,"
+    " token_digest = excluded.token_digest, expires_at = excluded.expires_at,"
+    " invited_at = excluded.invited_at, accepted_at = excluded.accepted_at,"
+    " confirmed_at = excluded.confirmed_at, revoked_at = excluded.revoked_at,"
+    " delivery = excluded.delivery,"
+    " last_delivery_error = excluded.last_delivery_error,"
+    " outbox_id = excluded.outbox_id"
+)
+
+
+def _enqueue_sql(first: int) -> str:
+    """The outbox insert, its parameters numbered from `first`."""
+    numbers = ", ".join(f"${n}" for n in range(first, first + 6))
+    return (
+        "INSERT INTO outbox (id, tenant, user_id, event, payload, secret)"
+        f" VALUES ({numbers})"
     )
 
 
+_ENQUEUE = _enqueue_sql(1)
+
+# An invitation and the message that announces it, in one round trip.
+_PUT_AND_ENQUEUE = f"WITH invitation AS ({_PUT}) {_enqueue_sql(13)}"
+
+
+async def put_invitation(connection: Connection, record: InvitationRecord) -> None:
+    await connection.execute(_PUT, *_row(record))
+
+
 async def enqueue(connection: Connection, tenant: str, message: OutboxMessage) -> None:
+    await connection.execute(_ENQUEUE, *_message_row(tenant, message))
+
+
+async def put_and_enqueue(
+    connection: Connection, record: InvitationRecord, message: OutboxMessage
+) -> None:
+    """`put_invitation` and `enqueue` (in the record's tenant) as one statement."""
     await connection.execute(
-        "INSERT INTO outbox (id, tenant, user_id, event, payload, secret)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        _PUT_AND_ENQUEUE, *_row(record), *_message_row(record.tenant, message)
+    )
+
+
+def _message_row(tenant: str, message: OutboxMessage) -> tuple[Any, ...]:
+    return (
         message.id,
         tenant,
         message.user_id,
