@@ -23,6 +23,7 @@ from scim_gateway.backends.invitations import (
     OutboxEntry,
     OutboxMessage,
 )
+from scim_gateway.backends.postgres_rows import decode_json
 
 __all__ = [
     "MIGRATION",
@@ -307,7 +308,7 @@ def _entry(row: asyncpg.Record, claim: str) -> OutboxEntry:
         tenant=row["tenant"],
         user_id=row["user_id"],
         event=row["event"],
-        payload=row["payload"],
+        payload=decode_json(row["payload"]),
         attempts=row["attempts"],
         created=row["created"],
         claim=claim,

@@ -22,6 +22,7 @@ from scim_gateway.backends.errors import Outage, UnavailableError
 __all__ = [
     "DerivedColumns",
     "connection_errors",
+    "decode_json",
     "derive_columns",
     "init_connection",
     "to_groups",
@@ -88,17 +89,33 @@ def _outage(exc: BaseException) -> Outage:
 
 
 async def init_connection(connection: asyncpg.Connection) -> None:
-    """Decode jsonb to Python objects on every new pool connection."""
+    """Encode jsonb from Python objects on every new pool connection, and read
+    it as the server's JSON text.
+
+    Reads keep the text: a stored resource decodes it only when asked for its
+    document (`StoredResource`), and a page rendered whole never does;
+    `decode_json` gives other jsonb values their Python form.
+    """
     await connection.set_type_codec(
         "jsonb",
         encoder=_dumps,
-        decoder=json.loads,
+        decoder=_text,
         schema="pg_catalog",
     )
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def decode_json(text: str) -> Any:
+    """A jsonb column's value, read as text, in its Python form."""
+    # The standard library keeps integers past 64 bits exact.
+    return json.loads(text)
 
 
 def unique_attribute(resource_type: str) -> str:
@@ -151,7 +168,7 @@ def to_resource(
     return StoredResource(
         resource_type=row["resource_type"],
         id=row["id"],
-        document=row["document"],
+        text=row["document"],
         version=row["version"],
         created=row["created"],
         last_modified=row["last_modified"],
