@@ -267,7 +267,9 @@ class PostgresBackend(Backend, CredentialStore):
     async def _connection(self) -> AsyncIterator[Connection]:
         pool = await self._ready_pool()
         with connection_errors():
-            connection = await pool.acquire(timeout=self._acquire_timeout)
+            # asyncio.timeout, not acquire's own, which runs a task per call.
+            async with asyncio.timeout(self._acquire_timeout):
+                connection = await pool.acquire()
         try:
             yield connection
         except BaseException as exc:

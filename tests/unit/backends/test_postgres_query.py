@@ -346,6 +346,21 @@ SELECT $1, 'User', 'id-' || n,
 FROM generate_series(1, 20000) AS n
 """
 
+# 100 groups of 100 members each.
+GROUPED = """
+WITH groups AS (
+    INSERT INTO resources (tenant, resource_type, id, document, display_name,
+                           display_name_folded, created, last_modified, version)
+    SELECT $1, 'Group', 'group-' || n, jsonb_build_object('displayName', 'G' || n),
+           'G' || n, 'g' || n, now(), now(), 1
+    FROM generate_series(1, 100) AS n
+    RETURNING id
+)
+INSERT INTO memberships (tenant, group_id, member_id, member_type)
+SELECT $1, 'group-' || (n % 100 + 1), 'id-' || n, 'User'
+FROM generate_series(1, 10000) AS n
+"""
+
 _INDEX_SCANS = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
 
 
@@ -407,6 +422,32 @@ class TestPlans:
         plan = await self.plan(sql, text, *args)
 
         assert "resources_seq_idx" in plan
+
+    async def test_a_middle_page_skips_on_the_index_and_reads_the_kept_total(
+        self, filled: None, sql: asyncpg.Connection
+    ) -> None:
+        query = Query(start_index=10_001, count=100, with_groups=True)
+        text, args = page_sql(TENANT, USER, query)
+
+        plan = await self.plan(sql, text, *args)
+
+        assert "Index Only Scan using resources_seq_idx" in plan, plan
+        assert "resource_counts" in plan
+        assert "Seq Scan on resources" not in plan
+
+    async def test_a_page_reads_its_groups_by_the_member_index(
+        self, filled: None, sql: asyncpg.Connection
+    ) -> None:
+        await sql.execute(GROUPED, TENANT)
+        await sql.execute("ANALYZE memberships")
+        query = Query(filter=eq(USER_NAME, "user77@example.com"), with_groups=True)
+        text, args = page_sql(TENANT, USER, query)
+
+        plan = await self.plan(sql, text, *args)
+
+        assert "resources_user_name_key" in plan
+        assert "Index Scan using memberships_member_idx" in plan, plan
+        assert "Seq Scan" not in plan
 
 
 async def test_ordering_comparisons_on_a_timestamp_window(
