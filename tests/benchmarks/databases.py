@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-__all__ = ["fresh_database", "is_postgres", "with_database_name"]
+__all__ = ["fresh_database", "is_postgres", "pending_messages", "with_database_name"]
 
 
 def is_postgres(url: str) -> bool:
@@ -56,3 +56,25 @@ async def _execute(url: str, statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+def pending_messages(database: str) -> int:
+    """Outbox messages still to deliver in a Postgres database; 0 for SQLite.
+
+    On SQLite the worker's work shows as the server's CPU; on Postgres the
+    server may wait on the database between batches while messages remain.
+    """
+    if not is_postgres(database):
+        return 0
+    return asyncio.run(_pending(database))
+
+
+async def _pending(url: str) -> int:
+    connection = await asyncpg.connect(url)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM outbox WHERE status = 'pending'"
+        )
+    finally:
+        await connection.close()
+    return count

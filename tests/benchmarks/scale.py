@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.benchmarks.databases import fresh_database
+from tests.benchmarks.databases import fresh_database, pending_messages
 from tests.benchmarks.run import BASE_SUFFIX, EXECUTABLE, REPOSITORY
 from tests.benchmarks.workload import (
     Scenario,
@@ -164,8 +164,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def settle(pid: int, *, limit: float = 600.0) -> float:
-    """Seconds until the server is idle (under 5 % of a core for a second).
+def settle(pid: int, database: str, *, limit: float = 600.0) -> float:
+    """Seconds until the server is idle (under 5 % of a core for a second)
+    with no outbox message left to deliver.
 
     Every user loaded is invited, and the outbox worker delivers the
     invitations after their requests: measuring before it is done would
@@ -176,7 +177,7 @@ def settle(pid: int, *, limit: float = 600.0) -> float:
     while time.monotonic() - started < limit:
         time.sleep(1.0)
         now = cpu_seconds(pid)
-        if now - before < 0.05:
+        if now - before < 0.05 and pending_messages(database) == 0:
             break
         before = now
     return time.monotonic() - started
@@ -226,7 +227,7 @@ def measure(config: ScaleConfig, users: int, folder: Path) -> SizeResult:
         user_ids = (data / "user_ids.txt").read_text().split()
         big_id, small_id = (data / "group_ids.txt").read_text().split()[:2]
         add_members(base_url(), config.token, small_id, user_ids[:SMALL_GROUP])
-        settle_seconds = settle(server.pid)
+        settle_seconds = settle(server.pid, database)
         rss_after_load = rss_kib(server.pid)
         paths = write_paths(config.harness, users, data)
         results = {
