@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from pathlib import Path
 
-from tests.benchmarks.databases import fresh_database, with_database_name
+import pytest
+
+from scim_gateway.backends.invitations import OutboxMessage
+from scim_gateway.backends.postgres import PostgresBackend
+from tests.backends import POSTGRES_URL, postgres_reachable, require_postgres
+from tests.benchmarks.databases import (
+    fresh_database,
+    pending_messages,
+    with_database_name,
+)
 from tests.benchmarks.run import BenchConfig, server_command
 from tests.benchmarks.scale import ScaleConfig
 from tests.benchmarks.workload import WrkResult
@@ -77,3 +87,37 @@ def test_wrk_result_is_read_from_the_last_bench_line() -> None:
     result = WrkResult.parse(output)
 
     assert result == WrkResult(2503.4, 5.10, 21.75, 3, 12517, 1)
+
+
+def test_a_sqlite_database_has_no_pending_messages_to_wait_for(tmp_path: Path) -> None:
+    assert pending_messages(str(tmp_path / "bench.sqlite3")) == 0
+
+
+@pytest.mark.postgres
+def test_pending_messages_counts_the_postgres_outbox(tmp_path: Path) -> None:
+    reason = asyncio.run(postgres_reachable())
+    if reason is not None and not require_postgres():
+        pytest.skip(reason)
+    with fresh_database(POSTGRES_URL, tmp_path) as database:
+        asyncio.run(_open_and_close(database))
+        before = pending_messages(database)
+        asyncio.run(_enqueue(database))
+        after = pending_messages(database)
+
+    assert (before, after) == (0, 1)
+
+
+async def _open_and_close(database: str) -> None:
+    backend = PostgresBackend(database)
+    await backend.open()
+    await backend.close()
+
+
+async def _enqueue(database: str) -> None:
+    backend = PostgresBackend(database)
+    await backend.open()
+    try:
+        async with backend.transaction("acme") as tx:
+            await tx.enqueue(OutboxMessage("m-1", "u-1", "invited", {"a": 1}))
+    finally:
+        await backend.close()
