@@ -90,7 +90,7 @@ class TestKeptTotals:
         await _apply(sql, earlier)
         await sql.execute(FILL, TENANT)
 
-        assert await migrate(sql, schema=schema) == [5]
+        assert await migrate(sql, schema=schema) == [5, 6]
 
         backend = PostgresBackend(POSTGRES_URL, schema=schema)
         await backend.open()
