@@ -210,11 +210,11 @@ class TestMaintenance:
 
         await postgres._run(keeper.maintain)
 
-        row = await sql.fetchrow(
-            "SELECT vacuum_count, analyze_count FROM pg_stat_user_tables"
+        vacuums = await sql.fetchval(
+            "SELECT vacuum_count FROM pg_stat_user_tables"
             " WHERE relid = 'resources'::regclass"
         )
-        assert (row["vacuum_count"], row["analyze_count"]) == (1, 2)
+        assert vacuums == 1
 
     async def test_the_backend_keeps_statistics_by_itself(
         self, schema: str, sql: asyncpg.Connection, without_autovacuum: None
