@@ -193,6 +193,7 @@ class TestMaintenance:
             "SELECT reltuples, relallvisible FROM pg_class"
             " WHERE oid = 'resources'::regclass"
         )
+        assert after is not None
         assert after["reltuples"] == 20_000
         assert after["relallvisible"] > 0
 
