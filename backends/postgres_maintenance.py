@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
+# A vacuum with autovacuum's cost delay may take minutes on a large table:
+# longer than the pool's command timeout, which would cancel it every time.
+_MAINTENANCE_TIMEOUT = 3600.0
+
 # The tables that grow with the data (`postgres_migrations`).
 TABLES = ("resources", "memberships", "invitations", "outbox", "resource_counts")
 
@@ -122,7 +126,9 @@ class StatisticsKeeper:
                 await _vacuum(connection, due.table)
             elif due.analyze:
                 logger.info("postgres.analyze table=%s", due.table)
-                await connection.execute(f"ANALYZE (SKIP_LOCKED) {due.table}")
+                await connection.execute(
+                    f"ANALYZE (SKIP_LOCKED) {due.table}", timeout=_MAINTENANCE_TIMEOUT
+                )
 
     async def _loop(self) -> None:
         while True:
@@ -145,6 +151,8 @@ async def _vacuum(connection: Connection, table: str) -> None:
         " current_setting('autovacuum_vacuum_cost_delay'), false)"
     )
     try:
-        await connection.execute(f"VACUUM (ANALYZE, SKIP_LOCKED) {table}")
+        await connection.execute(
+            f"VACUUM (ANALYZE, SKIP_LOCKED) {table}", timeout=_MAINTENANCE_TIMEOUT
+        )
     finally:
         await connection.execute("RESET vacuum_cost_delay")
