@@ -189,13 +189,14 @@ class TestMaintenance:
         assert before <= 0
         assert due["resources"].vacuum and due["resources"].analyze
         assert "resources" not in {d.table for d in await due_tables(sql)}
+        # The visibility map depends on other sessions' snapshots: not asserted.
         after = await sql.fetchrow(
-            "SELECT reltuples, relallvisible FROM pg_class"
-            " WHERE oid = 'resources'::regclass"
+            "SELECT c.reltuples, s.vacuum_count FROM pg_class c"
+            " JOIN pg_stat_user_tables s ON s.relid = c.oid"
+            " WHERE c.oid = 'resources'::regclass"
         )
         assert after is not None
-        assert after["reltuples"] == 20_000
-        assert after["relallvisible"] > 0
+        assert (after["reltuples"], after["vacuum_count"]) == (20_000, 1)
 
     async def test_a_second_vacuum_waits_for_its_interval(
         self,
