@@ -286,10 +286,8 @@ class FilterCompiler(ABC):
 
     def _any_element(self, leaf: Leaf) -> str:
         path = leaf.path
-        narrowing = None
-        if isinstance(leaf, Compare) and _is_value_eq(leaf):
-            assert isinstance(leaf.value, str)
-            narrowing = self.narrowing(path, leaf.value)
+        value = _value_eq(leaf)
+        narrowing = None if value is None else self.narrowing(path, value)
         alias = self.alias("e")
         if isinstance(leaf, Present) and path.sub is None:
             # Some element is present: `emails pr` is false for `[{}]`.
@@ -464,10 +462,14 @@ def value_of_complex(path: AttrPath) -> AttrPath:
     return replace(path, sub="value", type=AttrType.STRING)
 
 
-def _is_value_eq(leaf: Compare) -> bool:
-    """`attr.value eq "text"` (or `attr eq "text"` on a complex attribute)."""
-    sub = value_of_complex(leaf.path).sub
-    return sub == "value" and leaf.op is CompareOp.EQ and isinstance(leaf.value, str)
+def _value_eq(leaf: Leaf) -> str | None:
+    """The text of `attr.value eq "text"` (`attr eq "text"` on a complex `attr`)."""
+    if not isinstance(leaf, Compare) or leaf.op is not CompareOp.EQ:
+        return None
+    path = value_of_complex(leaf.path)
+    if path.sub != "value" or path.type is not AttrType.STRING:
+        return None
+    return leaf.value if isinstance(leaf.value, str) else None
 
 
 def _required_value(expr: Expr) -> str | None:
@@ -475,10 +477,12 @@ def _required_value(expr: Expr) -> str | None:
     if isinstance(expr, And):
         left = _required_value(expr.left)
         return left if left is not None else _required_value(expr.right)
-    if isinstance(expr, Compare) and expr.path.name == "value":
-        if expr.path.sub is None and expr.op is CompareOp.EQ:
-            return expr.value if isinstance(expr.value, str) else None
-    return None
+    if not isinstance(expr, Compare) or expr.op is not CompareOp.EQ:
+        return None
+    path = expr.path
+    if path.name != "value" or path.sub is not None or path.type is not AttrType.STRING:
+        return None
+    return expr.value if isinstance(expr.value, str) else None
 
 
 def _keys(path: AttrPath) -> tuple[str, ...]:

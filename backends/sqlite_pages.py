@@ -16,13 +16,26 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ANCHOR_SPACING", "MAX_ANCHORS", "Anchors", "PageCache"]
+__all__ = ["ANCHOR_SPACING", "MAX_ANCHORS", "Anchors", "PageCache", "Walk"]
 
 ANCHOR_SPACING = 256
 MAX_ANCHORS = 1024
-_BATCH = 4096
+_LOWEST = -(2**63)
 
 Key = tuple[str, tuple[object, ...]]
+
+
+@dataclass(frozen=True)
+class Walk:
+    """The statements that find anchors, both taking the filter's parameters.
+
+    `step_sql` is the `seq` of the match that lies a number of matches after
+    the first match at or after a `seq` (two more parameters: that `seq` and
+    the number); `tail_sql` counts the matches at or after a `seq`.
+    """
+
+    step_sql: str
+    tail_sql: str
 
 
 @dataclass(frozen=True)
@@ -79,15 +92,15 @@ class PageCache:
         self,
         connection: sqlite3.Connection,
         key: Key,
-        scan_sql: str,
+        walk: Walk,
         params: Sequence[object],
     ) -> Anchors:
-        """The anchors of the statement `key`, from `scan_sql` (every match's
-        `seq`, in order) when not kept; its total is kept under `key` too."""
+        """The anchors of the statement `key`, walked when not kept; its total
+        is kept under `key` too."""
         found = self._entries.get(key)
         if isinstance(found, Anchors):
             return found
-        anchors = _scan(connection.execute(scan_sql, params))
+        anchors = _walk(connection, walk, params)
         self._keep(key, anchors)
         return anchors
 
@@ -97,17 +110,33 @@ class PageCache:
         self._entries[key] = entry
 
 
-def _scan(cursor: sqlite3.Cursor) -> Anchors:
+def _walk(
+    connection: sqlite3.Connection, walk: Walk, params: Sequence[object]
+) -> Anchors:
+    # Each step skips `spacing` matches inside SQLite, so the walk costs about
+    # one count of the matches, not a Python loop over each of them.
     seqs: array[int] = array("q")
-    total = 0
-    while rows := cursor.fetchmany(_BATCH):
-        first = -total % ANCHOR_SPACING
-        seqs.extend(row[0] for row in rows[first::ANCHOR_SPACING])
-        total += len(rows)
     spacing = ANCHOR_SPACING
-    # Millions of matches: coarser anchors keep the memory of one statement
-    # bounded, for a longer skip from each.
-    while len(seqs) > MAX_ANCHORS:
-        seqs = seqs[::2]
-        spacing *= 2
-    return Anchors(total, spacing, seqs)
+    seq = _step(connection, walk, params, _LOWEST, 0)
+    while seq is not None:
+        seqs.append(seq)
+        if len(seqs) > MAX_ANCHORS:
+            # Millions of matches: coarser anchors bound the memory of one
+            # statement, for a longer skip from each.
+            seqs, spacing = seqs[::2], spacing * 2
+        seq = _step(connection, walk, params, seqs[-1], spacing)
+    if not seqs:
+        return Anchors(0, spacing, seqs)
+    tail = connection.execute(walk.tail_sql, [*params, seqs[-1]]).fetchone()[0]
+    return Anchors((len(seqs) - 1) * spacing + int(tail), spacing, seqs)
+
+
+def _step(
+    connection: sqlite3.Connection,
+    walk: Walk,
+    params: Sequence[object],
+    seq: int,
+    skip: int,
+) -> int | None:
+    row = connection.execute(walk.step_sql, [*params, seq, skip]).fetchone()
+    return None if row is None else int(row[0])

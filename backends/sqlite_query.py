@@ -33,7 +33,7 @@ from scim_gateway.backends.sql import (
     SqlValue,
     Target,
 )
-from scim_gateway.backends.sqlite_pages import ANCHOR_SPACING, PageCache
+from scim_gateway.backends.sqlite_pages import ANCHOR_SPACING, PageCache, Walk
 from scim_gateway.filters.ast import AttrPath
 
 __all__ = [
@@ -248,8 +248,8 @@ def snapshot(connection: sqlite3.Connection) -> Iterator[None]:
 class PageStatements:
     """The statements of a list request: the count of matches, and one page.
 
-    In the default order there are two more: `scan_sql`, the `seq` of every
-    match, and `anchored_sql`, a page from the match at or after a `seq`
+    In the default order there are more: `walk`, which finds anchors, and
+    `anchored_sql`, a page from the first match at or after a `seq`
     (parameters: `count_params`, that `seq`, the limit, the offset).
     """
 
@@ -257,7 +257,7 @@ class PageStatements:
     count_params: list[SqlValue]
     page_sql: str
     page_params: list[SqlValue]
-    scan_sql: str | None = None
+    walk: Walk | None = None
     anchored_sql: str | None = None
 
 
@@ -285,7 +285,11 @@ def page_statements(tenant: str, resource_type: str, query: Query) -> PageStatem
         return statements
     return replace(
         statements,
-        scan_sql=f"SELECT r.seq FROM resources AS r WHERE {where} ORDER BY r.seq",
+        walk=Walk(
+            f"SELECT r.seq FROM resources AS r WHERE {where}"
+            " AND r.seq >= ? ORDER BY r.seq LIMIT 1 OFFSET ?",
+            f"SELECT count(*) FROM resources AS r WHERE {where} AND r.seq >= ?",
+        ),
         anchored_sql=f"SELECT {RESOURCE_COLUMNS} FROM resources AS r WHERE {where}"
         " AND r.seq >= ? ORDER BY r.seq LIMIT ? OFFSET ?",
     )
@@ -342,11 +346,9 @@ def _anchored_rows(
     cache: PageCache,
 ) -> tuple[list[ResourceRow], int]:
     """A page far from the start: from the nearest kept anchor, not by OFFSET."""
-    assert statements.scan_sql is not None and statements.anchored_sql is not None
+    assert statements.walk is not None and statements.anchored_sql is not None
     key = (statements.count_sql, tuple(statements.count_params))
-    anchors = cache.anchors(
-        connection, key, statements.scan_sql, statements.count_params
-    )
+    anchors = cache.anchors(connection, key, statements.walk, statements.count_params)
     start = anchors.start(max(query.start_index, 1) - 1)
     if start is None:
         return [], anchors.total
