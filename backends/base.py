@@ -11,6 +11,7 @@ A backend knows the SCIM core attribute names it indexes (`userName`,
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -63,24 +64,118 @@ class GroupRef:
     display: str | None = None
 
 
-@dataclass(frozen=True)
 class StoredResource:
     """A resource as stored: its SCIM document plus what the backend keeps beside it.
 
-    `document` holds the client-writable attributes only: no `id`, `meta`,
-    `members` or `groups`. `members` is filled for groups read with members,
-    `groups` for users read with groups, both ordered by id; otherwise they
-    are None. `created` and `last_modified` are aware UTC datetimes.
+    The document holds the client-writable attributes only: no `id`, `meta`,
+    `members` or `groups`. A backend gives it either decoded (`document=`) or
+    as the JSON text it stored (`text=`); the other form is made on first use,
+    so a page rendered from stored text never decodes it. `text`, when given,
+    is exactly the JSON of `document` (the backend wrote it from a normalized
+    document). `members` is filled for groups read with members, `groups` for
+    users read with groups, both ordered by id; otherwise they are None.
+    `created` and `last_modified` are aware UTC datetimes. Treat it as
+    immutable: the document is shared, and writers work on copies.
     """
 
-    resource_type: str
-    id: str
-    document: dict[str, Any]
-    version: int
-    created: datetime
-    last_modified: datetime
-    members: list[Member] | None = None
-    groups: list[GroupRef] | None = None
+    __slots__ = (
+        "_document",
+        "_text",
+        "created",
+        "groups",
+        "id",
+        "last_modified",
+        "members",
+        "resource_type",
+        "version",
+    )
+
+    def __init__(
+        self,
+        *,
+        resource_type: str,
+        id: str,
+        version: int,
+        created: datetime,
+        last_modified: datetime,
+        document: dict[str, Any] | None = None,
+        text: str | None = None,
+        members: list[Member] | None = None,
+        groups: list[GroupRef] | None = None,
+    ) -> None:
+        if document is None and text is None:
+            raise TypeError("a StoredResource needs its document or its text")
+        self.resource_type = resource_type
+        self.id = id
+        self.version = version
+        self.created = created
+        self.last_modified = last_modified
+        self.members = members
+        self.groups = groups
+        self._document = document
+        self._text = text
+
+    @property
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            assert self._text is not None
+            # The standard library keeps integers past 64 bits exact.
+            self._document = json.loads(self._text)
+        return self._document
+
+    @property
+    def text(self) -> str:
+        """The document as JSON text (compact when the backend encoded it)."""
+        if self._text is None:
+            self._text = json.dumps(
+                self._document, ensure_ascii=False, separators=(",", ":")
+            )
+        return self._text
+
+    def with_relations(
+        self,
+        *,
+        members: list[Member] | None = None,
+        groups: list[GroupRef] | None = None,
+    ) -> StoredResource:
+        """The same resource with other `members` and `groups`."""
+        return StoredResource(
+            resource_type=self.resource_type,
+            id=self.id,
+            version=self.version,
+            created=self.created,
+            last_modified=self.last_modified,
+            document=self._document,
+            text=self._text,
+            members=members,
+            groups=groups,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredResource):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.resource_type, self.id, self.version))
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredResource(resource_type={self.resource_type!r}, id={self.id!r},"
+            f" version={self.version!r})"
+        )
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.resource_type,
+            self.id,
+            self.document,
+            self.version,
+            self.created,
+            self.last_modified,
+            self.members,
+            self.groups,
+        )
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ def to_resource(
     return StoredResource(
         resource_type=resource_type,
         id=resource_id,
-        document=json.loads(document),
+        text=document,
         version=version,
         created=parse_instant(created),
         last_modified=parse_instant(last_modified),

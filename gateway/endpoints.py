@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from orjson import Fragment
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,7 +21,7 @@ from scim_gateway.errors import InvalidValue, PreconditionFailed
 from scim_gateway.http import ScimResponse, read_json
 from scim_gateway.logs import note
 from scim_gateway.patch import MembersRequired, apply_patch, parse_patch_request
-from scim_gateway.projection import Projection, etag, render_resource
+from scim_gateway.projection import Projection, etag, render
 from scim_gateway.schemas import ResourceType
 from scim_gateway.search import LIST_RESPONSE, SearchRequest
 from scim_gateway.validation import normalize_resource
@@ -301,7 +302,7 @@ class ResourceEndpoints:
                 limits=self.ctx.limits,
             )
         base_url = self.ctx.base_url(request)
-        resources: list[dict[str, Any]] = []
+        resources: list[dict[str, Any] | Fragment] = []
         total = 0
         with translate_backend_errors():
             for resource_type, query, projection in plans:
@@ -314,13 +315,12 @@ class ResourceEndpoints:
                     tenant, page.resources, projection
                 )
                 resources.extend(
-                    projection.apply(
-                        render_resource(
-                            s,
-                            resource_type,
-                            base_url=base_url,
-                            extensions=extensions.get(s.id),
-                        )
+                    render(
+                        s,
+                        resource_type,
+                        projection,
+                        base_url=base_url,
+                        extensions=extensions.get(s.id),
                     )
                     for s in page.resources
                 )
@@ -347,13 +347,12 @@ class ResourceEndpoints:
             extensions = await self.ctx.invitations.extensions_of(
                 tenant, [stored], projection
             )
-        document = projection.apply(
-            render_resource(
-                stored,
-                resource_type,
-                base_url=base_url,
-                extensions=extensions.get(stored.id),
-            )
+        document = render(
+            stored,
+            resource_type,
+            projection,
+            base_url=base_url,
+            extensions=extensions.get(stored.id),
         )
         location = f"{base_url}{resource_type.endpoint}/{stored.id}"
         return ScimResponse(
@@ -408,8 +407,8 @@ def _check_version(expected: frozenset[int] | None, current: StoredResource) -> 
 
 def _as_new(stored: StoredResource) -> StoredResource:
     if stored.resource_type == "Group":
-        return replace(stored, members=[])
-    return replace(stored, groups=[])
+        return stored.with_relations(members=[])
+    return stored.with_relations(groups=[])
 
 
 def _refuse_self_membership(group_id: str, member_ids: Sequence[str]) -> None:

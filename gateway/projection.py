@@ -10,13 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
+
+import orjson
 
 from scim_gateway.backends.base import GroupRef, Member, StoredResource
 from scim_gateway.filters.ast import AttrPath
-from scim_gateway.schemas import Attribute, ResourceType, Returned, SchemaRegistry
+from scim_gateway.schemas import (
+    Attribute,
+    Mutability,
+    ResourceType,
+    Returned,
+    SchemaRegistry,
+)
 
-__all__ = ["Projection", "etag", "render_resource"]
+__all__ = ["Projection", "etag", "render", "render_resource"]
 
 
 def etag(version: int) -> str:
@@ -58,9 +67,90 @@ def render_resource(
             _reference(group.id, f"{base_url}/Groups/", "direct", group)
             for group in stored.groups
         ]
+    document["meta"] = _meta(stored, resource_type, base_url)
+    return document
+
+
+def render(
+    stored: StoredResource,
+    resource_type: ResourceType,
+    projection: Projection,
+    *,
+    base_url: str,
+    extensions: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any] | orjson.Fragment:
+    """What a response holds of one resource: `render_resource`, then projected.
+
+    When the projection keeps every stored attribute (no `attributes` or
+    `excludedAttributes`, as nearly every client asks), the stored JSON text
+    goes into the response as it is, and only what the gateway adds (`id`,
+    `meta`, members or groups, extensions) is built and projected: a page of
+    a hundred users then costs no decoding and re-encoding of documents.
+    The result is the same document either way; `orjson` embeds a fragment.
+    """
+    if not projection.keeps_stored_documents:
+        return projection.apply(
+            render_resource(
+                stored, resource_type, base_url=base_url, extensions=extensions
+            )
+        )
+    extra = extensions or {}
+    added = projection.apply(_added(stored, resource_type, base_url, extra))
+    text = stored.text
+    if any(uri in added for uri in extra) or not _is_object(text):
+        # An added extension belongs in `schemas`, which is inside the text.
+        return projection.apply(
+            render_resource(stored, resource_type, base_url=base_url, extensions=extra)
+        )
+    try:
+        added_part = orjson.dumps(added)
+    except TypeError:
+        return projection.apply(
+            render_resource(stored, resource_type, base_url=base_url, extensions=extra)
+        )
+    # `added` always holds `meta`, so neither part is empty.
+    return orjson.Fragment(
+        b'{"id":'
+        + orjson.dumps(stored.id)
+        + b","
+        + text[1:-1].encode()
+        + b","
+        + added_part[1:]
+    )
+
+
+def _is_object(text: str) -> bool:
+    return text.startswith("{") and text.endswith("}") and len(text) > 2
+
+
+def _added(
+    stored: StoredResource,
+    resource_type: ResourceType,
+    base_url: str,
+    extra: Mapping[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """What `render_resource` adds to the stored document, in the same order."""
+    added: dict[str, Any] = dict(extra)
+    if stored.members is not None:
+        added["members"] = [
+            _reference(member.id, f"{base_url}/{member.type}s/", member.type, member)
+            for member in stored.members
+        ]
+    if stored.groups is not None:
+        added["groups"] = [
+            _reference(group.id, f"{base_url}/Groups/", "direct", group)
+            for group in stored.groups
+        ]
+    added["meta"] = _meta(stored, resource_type, base_url)
+    return added
+
+
+def _meta(
+    stored: StoredResource, resource_type: ResourceType, base_url: str
+) -> dict[str, str]:
     created = format_datetime(stored.created)
     is_unchanged = stored.last_modified == stored.created
-    document["meta"] = {
+    return {
         "resourceType": resource_type.name,
         "created": created,
         "lastModified": created
@@ -69,7 +159,6 @@ def render_resource(
         "location": f"{base_url}{resource_type.endpoint}/{stored.id}",
         "version": etag(stored.version),
     }
-    return document
 
 
 def _reference(
@@ -110,6 +199,19 @@ class Projection:
     _rules: dict[str, _Rule] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+
+    @cached_property
+    def keeps_stored_documents(self) -> bool:
+        """Whether projection leaves every attribute a client can store as it is.
+
+        True for the default projection of a type whose writable attributes
+        are all returned by default; `render` then copies stored JSON text.
+        """
+        return (
+            not self.attributes
+            and not self.excluded
+            and _returns_all_stored(self.resource_type)
+        )
 
     def wants(self, name: str) -> bool:
         """Whether the response may hold the top-level core attribute `name`.
@@ -215,6 +317,24 @@ class Projection:
             p.uri == uri and p.name == name and (p.sub is None or p.sub == sub)
             for p in self.excluded
         )
+
+
+def _returns_all_stored(resource_type: ResourceType) -> bool:
+    """Whether every attribute that can be stored is returned by default.
+
+    Stored attributes are the writable ones; `readOnly` ones are computed or
+    ignored, `writeOnly` ones (a password) never kept.
+    """
+    stored = (Mutability.READ_WRITE, Mutability.IMMUTABLE)
+    shown = (Returned.DEFAULT, Returned.ALWAYS)
+    return all(
+        item.returned in shown
+        for schema in resource_type.schemas
+        for attribute in schema.attributes
+        if attribute.mutability in stored
+        for item in (attribute, *attribute.sub_attributes)
+        if item.mutability in stored
+    )
 
 
 class _Drop:
