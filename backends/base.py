@@ -227,6 +227,11 @@ class Transaction(ABC):
     `ConflictError`. If the `async with` block raises, nothing of the unit
     is kept. Read through the transaction (`get`) inside it.
 
+    A backend may hold back a write that returns nothing (member changes,
+    invitations, outbox messages) and run it with the unit's next call or
+    its commit; an error it raises then comes from that call, and the unit
+    fails as a whole. Callers treat such an error as the end of the unit.
+
     Invitations and outbox messages ride in the same unit, so a user and the
     invitation to send to them are committed together or not at all.
     """
@@ -415,6 +420,14 @@ class Backend(ABC):
         The message leaves the outbox; the invitation it carries is marked
         delivered.
         """
+
+    async def complete_outbox_many(self, entries: Sequence[OutboxEntry]) -> list[bool]:
+        """`complete_outbox` for each entry, in order; a backend may do it in one write.
+
+        The outbox worker records a delivered batch at once, so that each
+        delivery does not cost a write of its own.
+        """
+        return [await self.complete_outbox(entry) for entry in entries]
 
     @abstractmethod
     async def retry_outbox(

@@ -208,11 +208,13 @@ def _rollback(connection: sqlite3.Connection) -> None:
 class SqliteTransaction(Transaction):
     """A unit of work on the writer; `BEGIN IMMEDIATE` rides on its first call.
 
-    Writes that return nothing and can fail only with the database (the
-    invitation and its outbox message) wait for the next call or the commit
-    and ride on it, so a new user costs two hops to the writer's thread, not
-    four; the writer is locked for the whole unit, so each hop saved is
-    time every other writer gets back.
+    Writes that return nothing (member changes, the invitation and its
+    outbox message) wait for the next call or the commit and ride on it, so
+    a new user and its invitation cost two hops to the writer's thread, and
+    a member added to a group two. The writer is locked for the whole unit,
+    so each hop saved is time every other writer gets back. A deferred write
+    that fails (an unknown member) raises from the call it rode on, and the
+    unit fails as a whole.
     """
 
     def __init__(self, worker: _Worker, tenant: str) -> None:
@@ -266,9 +268,9 @@ class SqliteTransaction(Transaction):
     async def create(
         self, resource_type: str, document: dict[str, Any]
     ) -> StoredResource:
-        return await self._run(
-            lambda c: writes.insert_resource(c, self.tenant, resource_type, document)
-        )
+        stored, insert = writes.prepare_insert(self.tenant, resource_type, document)
+        await self._run(insert)
+        return stored
 
     async def replace(
         self,
@@ -298,19 +300,16 @@ class SqliteTransaction(Transaction):
         )
 
     async def add_members(self, group_id: str, member_ids: Sequence[str]) -> None:
-        await self._run(
-            lambda c: writes.add_members(c, self.tenant, group_id, member_ids)
-        )
+        ids = list(member_ids)
+        self._defer(lambda c: writes.add_members(c, self.tenant, group_id, ids))
 
     async def remove_members(self, group_id: str, member_ids: Sequence[str]) -> None:
-        await self._run(
-            lambda c: writes.remove_members(c, self.tenant, group_id, member_ids)
-        )
+        ids = list(member_ids)
+        self._defer(lambda c: writes.remove_members(c, self.tenant, group_id, ids))
 
     async def replace_members(self, group_id: str, member_ids: Sequence[str]) -> None:
-        await self._run(
-            lambda c: writes.replace_members(c, self.tenant, group_id, member_ids)
-        )
+        ids = list(member_ids)
+        self._defer(lambda c: writes.replace_members(c, self.tenant, group_id, ids))
 
     async def get_invitation(self, user_id: str) -> InvitationRecord | None:
         return await self._run(
@@ -489,6 +488,11 @@ class SqliteBackend(Backend, CredentialStore):
     async def complete_outbox(self, entry: OutboxEntry) -> bool:
         return await self._write(
             lambda c: invitations.finish_outbox(c, entry, None, None)
+        )
+
+    async def complete_outbox_many(self, entries: Sequence[OutboxEntry]) -> list[bool]:
+        return await self._write(
+            lambda c: [invitations.finish_outbox(c, e, None, None) for e in entries]
         )
 
     async def retry_outbox(

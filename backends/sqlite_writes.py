@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from scim_gateway.backends.base import GROUP, USER, StoredResource
@@ -31,7 +31,7 @@ from scim_gateway.backends.sqlite_query import literal, to_resource
 __all__ = [
     "add_members",
     "delete_resource",
-    "insert_resource",
+    "prepare_insert",
     "remove_members",
     "replace_members",
     "update_resource",
@@ -50,32 +50,39 @@ def _dump(document: dict[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
-def insert_resource(
-    connection: sqlite3.Connection,
-    tenant: str,
-    resource_type: str,
-    document: dict[str, Any],
-) -> StoredResource:
+def prepare_insert(
+    tenant: str, resource_type: str, document: dict[str, Any]
+) -> tuple[StoredResource, Callable[[sqlite3.Connection], None]]:
+    """A new resource as it will be stored, and the statement that stores it.
+
+    Everything the caller gets back (id, timestamps, version 1) is decided
+    here, so the insert itself may run later in the same transaction; a
+    clash of `userName` raises when it runs.
+    """
     resource_id, now, text = new_id(), format_instant(utc_now()), _dump(document)
-    cursor = connection.execute(
-        "INSERT INTO resources (tenant, resource_type, id, document,"
-        " user_name_folded, external_id, display_name, display_name_folded,"
-        " created, last_modified, version)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-        (
-            tenant,
-            resource_type,
-            resource_id,
-            text,
-            *_derived(resource_type, document),
-            now,
-            now,
-        ),
+    params = (
+        tenant,
+        resource_type,
+        resource_id,
+        text,
+        *_derived(resource_type, document),
+        now,
+        now,
     )
-    seq = cursor.lastrowid
-    assert seq is not None  # an INSERT into a rowid table always sets it
-    index_emails(connection, seq, text, is_new=True)
-    return to_resource(resource_type, (resource_id, text, 1, now, now))
+
+    def insert(connection: sqlite3.Connection) -> None:
+        cursor = connection.execute(
+            "INSERT INTO resources (tenant, resource_type, id, document,"
+            " user_name_folded, external_id, display_name, display_name_folded,"
+            " created, last_modified, version)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            params,
+        )
+        seq = cursor.lastrowid
+        assert seq is not None  # an INSERT into a rowid table always sets it
+        index_emails(connection, seq, text, is_new=True)
+
+    return to_resource(resource_type, (resource_id, text, 1, now, now)), insert
 
 
 def update_resource(

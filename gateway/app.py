@@ -201,15 +201,17 @@ def _token_authenticator(
 
 
 def _routes(context: GatewayContext) -> list[Route]:
+    # Starlette tries routes in order, and a SCIM client calls little but the
+    # resource endpoints: they come first (a route tried costs a regex match).
     base = context.settings.base_path
     accept = AcceptPage(context)
     routes = [
+        *_scim_routes(context, base),
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz(context), methods=["GET"]),
         Route(ACCEPT_PATH, accept.show, methods=["GET"]),
         Route(ACCEPT_PATH, accept.accept, methods=["POST"]),
         *AdminEndpoints(context).routes(),
-        *_scim_routes(context, base),
     ]
     if context.settings.tenant_in_path:
         # After the plain routes, so /Users/{id} never reads as a tenant's path;
@@ -221,7 +223,23 @@ def _routes(context: GatewayContext) -> list[Route]:
 def _scim_routes(context: GatewayContext, base: str) -> list[Route]:
     resources = ResourceEndpoints(context)
     discovery = DiscoveryEndpoints(context)
-    routes = [
+    routes = []
+    for resource_type in context.registry.resource_types.values():
+        name, path = resource_type.name, base + resource_type.endpoint
+        routes += [
+            Route(f"{path}/.search", _bind(resources.search, name), methods=["POST"]),
+            _route(
+                f"{path}/{{id}}",
+                name,
+                GET=resources.get,
+                PUT=resources.replace,
+                PATCH=resources.patch,
+                DELETE=resources.delete,
+            ),
+            _route(path, name, GET=resources.list_resources, POST=resources.create),
+        ]
+    return [
+        *routes,
         Route(f"{base}/ServiceProviderConfig", discovery.service_provider_config),
         Route(f"{base}/ResourceTypes", discovery.resource_types),
         Route(f"{base}/ResourceTypes/{{name}}", discovery.resource_type),
@@ -239,18 +257,24 @@ def _scim_routes(context: GatewayContext, base: str) -> list[Route]:
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         ),
     ]
-    for resource_type in context.registry.resource_types.values():
-        name, path = resource_type.name, base + resource_type.endpoint
-        routes += [
-            Route(f"{path}/.search", _bind(resources.search, name), methods=["POST"]),
-            Route(path, _bind(resources.list_resources, name), methods=["GET"]),
-            Route(path, _bind(resources.create, name), methods=["POST"]),
-            Route(f"{path}/{{id}}", _bind(resources.get, name), methods=["GET"]),
-            Route(f"{path}/{{id}}", _bind(resources.replace, name), methods=["PUT"]),
-            Route(f"{path}/{{id}}", _bind(resources.patch, name), methods=["PATCH"]),
-            Route(f"{path}/{{id}}", _bind(resources.delete, name), methods=["DELETE"]),
-        ]
-    return routes
+
+
+def _route(path: str, resource_type: str, **handlers: Handler) -> Route:
+    """One route for a resource path, its handler chosen by the method.
+
+    One route per path rather than per method halves the routes a request
+    is matched against; Starlette still answers 405 for a method not listed.
+    """
+    bound = {
+        method: _bind(handler, resource_type) for method, handler in handlers.items()
+    }
+
+    async def endpoint(request: Request) -> Response:
+        method = request.method
+        return await bound["GET" if method == "HEAD" else method](request)
+
+    endpoint.__name__ = f"{resource_type.lower()}_{path.rsplit('/', 1)[-1]}"
+    return Route(path, endpoint, methods=list(handlers))
 
 
 def _bind(handler: Handler, resource_type: str) -> Handler:

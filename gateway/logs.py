@@ -8,11 +8,13 @@ configures output, an embedding host keeps its own.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -155,7 +157,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
 
-        rid = _incoming_request_id(scope) or uuid.uuid4().hex
+        rid = _incoming_request_id(scope) or _new_request_id()
         rid_token = request_id.set(rid)
         tenant_token = tenant_id.set("-")
         info: dict[str, str] = {}
@@ -216,6 +218,26 @@ def loggable(value: str, *, limit: int = 128) -> str:
         return value[:limit]
     escaped = value.encode("unicode_escape").decode("ascii").replace(" ", "\\x20")
     return escaped[:limit]
+
+
+# A new request id is 32 hex digits, as a UUID's: a random half drawn once per
+# process and a counter, so that ids stay unique across the processes behind
+# one proxy without asking the operating system for randomness per request.
+_PROCESS_PREFIX = secrets.token_hex(8)
+_request_numbers = itertools.count()
+
+
+def _new_request_id() -> str:
+    return f"{_PROCESS_PREFIX}{next(_request_numbers):016x}"
+
+
+def _draw_prefix_again() -> None:
+    global _PROCESS_PREFIX
+    _PROCESS_PREFIX = secrets.token_hex(8)
+
+
+# A forked worker would otherwise repeat its parent's ids.
+os.register_at_fork(after_in_child=_draw_prefix_again)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

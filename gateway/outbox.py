@@ -80,6 +80,8 @@ class OutboxWorker:
         poll: seconds between looks at the outbox when nothing wakes the
             worker (messages from other processes, and retries that come due).
         batch: messages claimed at once; they are delivered concurrently.
+        gather: seconds to wait before claiming again after a batch that was
+            not full, so that a burst is claimed in few batches.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class OutboxWorker:
         retry: RetryPolicy | None = None,
         poll: float = 1.0,
         batch: int = 16,
+        gather: float = 0.02,
     ) -> None:
         self.backend = backend
         self.deliverer = deliverer
@@ -98,6 +101,7 @@ class OutboxWorker:
         self.retry = retry or RetryPolicy()
         self.poll = poll
         self.batch = batch
+        self.gather = gather
         self._wake = anyio.Event()
 
     def notify(self) -> None:
@@ -109,9 +113,16 @@ class OutboxWorker:
         logger.info("outbox.worker_started deliverer=%s", self.deliverer.name)
         while True:
             self._wake = anyio.Event()
-            if await self._deliver_batch_safely() == 0:
+            count = await self._deliver_batch_safely()
+            if count >= self.batch:
+                continue
+            if count == 0:
                 with anyio.move_on_after(self.poll):
                     await self._wake.wait()
+            # Messages come in bursts (a provisioning run creates users by the
+            # hundred): a moment's wait lets one claim and one write of the
+            # outcomes serve many messages instead of one each.
+            await anyio.sleep(self.gather)
 
     async def drain(self) -> int:
         """Deliver until no message is due; returns how many attempts were made.
@@ -131,9 +142,12 @@ class OutboxWorker:
         )
         if not entries:
             return 0
+        delivered: list[OutboxEntry] = []
         async with anyio.create_task_group() as group:
             for entry in entries:
-                group.start_soon(self._deliver, entry)
+                group.start_soon(self._deliver, entry, delivered)
+        if delivered:
+            await self._record_delivered(delivered)
         return len(entries)
 
     async def _deliver_batch_safely(self) -> int:
@@ -145,7 +159,7 @@ class OutboxWorker:
             logger.exception("outbox.worker_error")
         return 0
 
-    async def _deliver(self, entry: OutboxEntry) -> None:
+    async def _deliver(self, entry: OutboxEntry, delivered: list[OutboxEntry]) -> None:
         invitation = invitation_from(entry, self.organization)
         logger.debug(
             "outbox.dispatch id=%s event=%s attempt=%s deliverer=%s",
@@ -162,7 +176,21 @@ class OutboxWorker:
         except Exception as exc:
             await self._failed(entry, exc)
         else:
-            await self._finish(self.backend.complete_outbox(entry), entry)
+            delivered.append(entry)
+
+    async def _record_delivered(self, entries: list[OutboxEntry]) -> None:
+        """Record a batch's deliveries in one write, and log each."""
+        try:
+            held = await self.backend.complete_outbox_many(entries)
+        except BackendError as exc:
+            # The claims run out and the messages go again: at least once.
+            logger.warning(
+                "outbox.record_failed count=%s error=%s",
+                len(entries),
+                type(exc).__name__,
+            )
+            return
+        for entry, is_held in zip(entries, held, strict=True):
             logger.info(
                 "outbox.delivered id=%s event=%s tenant=%s user_id=%s attempt=%s",
                 entry.id,
@@ -171,6 +199,8 @@ class OutboxWorker:
                 entry.user_id,
                 entry.attempts,
             )
+            if not is_held:
+                logger.warning("outbox.claim_lost id=%s", entry.id)
 
     async def _failed(self, entry: OutboxEntry, exc: Exception) -> None:
         if entry.attempts >= self.retry.max_attempts:

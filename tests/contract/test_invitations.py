@@ -103,6 +103,23 @@ async def test_a_message_whose_lease_ran_out_is_claimed_again(
     assert await backend.complete_outbox(second[0]) is True
 
 
+async def test_a_batch_completes_at_once_and_a_lost_claim_says_so(
+    backend: Backend,
+) -> None:
+    records = [(await invite(backend, f"user{n}"))[0] for n in range(3)]
+    stale = await backend.claim_outbox(limit=1, lease=0)
+    claimed = await backend.claim_outbox(limit=10, lease=60)
+
+    held = await backend.complete_outbox_many([stale[0], *claimed])
+
+    assert [e.id for e in claimed][0] == stale[0].id
+    assert held == [False, True, True, True]
+    stored = await backend.get_invitations(TENANT, [r.user_id for r in records])
+    assert {s.delivery for s in stored.values()} == {DeliveryStatus.DELIVERED}
+    assert await backend.claim_outbox(limit=10, lease=0) == []
+    assert await backend.complete_outbox_many([]) == []
+
+
 async def test_a_users_messages_are_claimed_one_at_a_time_in_order(
     backend: Backend,
 ) -> None:

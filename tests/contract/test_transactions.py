@@ -7,7 +7,11 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from scim_gateway.backends.base import GROUP, USER, Backend, Query, StoredResource
-from scim_gateway.backends.errors import ConflictError, NotFoundError
+from scim_gateway.backends.errors import (
+    ConflictError,
+    MemberNotFoundError,
+    NotFoundError,
+)
 from tests.contract.helpers import TENANT, create_group, create_user, member_ids
 
 
@@ -28,6 +32,21 @@ async def test_an_exception_leaves_nothing_written(backend: Backend) -> None:
 
     users = await backend.query(TENANT, USER, Query())
     assert [user.document["userName"] for user in users.resources] == ["ann"]
+    assert await member_ids(backend, group.id) == []
+    assert await backend.get(TENANT, GROUP, group.id) == group
+
+
+async def test_an_unknown_member_fails_the_whole_unit(backend: Backend) -> None:
+    # A backend may run a member change with the commit: its error still
+    # leaves the `async with` block, and nothing of the unit is kept.
+    group = await create_group(backend, "Staff")
+
+    with pytest.raises(MemberNotFoundError):
+        async with backend.transaction(TENANT) as transaction:
+            await transaction.create(USER, {"userName": "bo"})
+            await transaction.add_members(group.id, ["ghost"])
+
+    assert (await backend.query(TENANT, USER, Query())).total == 0
     assert await member_ids(backend, group.id) == []
     assert await backend.get(TENANT, GROUP, group.id) == group
 

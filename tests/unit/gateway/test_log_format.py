@@ -37,3 +37,23 @@ def test_formatting_leaves_the_record_for_other_handlers() -> None:
 
     assert record.exc_info is not None
     assert record.getMessage() == "pool retry=floor"
+
+
+def test_new_request_ids_are_unique_and_differ_in_a_forked_child() -> None:
+    import os
+
+    from scim_gateway.logs import _new_request_id
+
+    ids = {_new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child writes one id and leaves at once
+        os.write(write, _new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert child[:16] != _new_request_id()[:16]

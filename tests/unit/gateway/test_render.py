@@ -10,7 +10,7 @@ store (compact text from SQLite and memory, spaced text from Postgres' jsonb).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -20,7 +20,12 @@ from hypothesis import strategies as st
 
 from scim_gateway.backends.base import GroupRef, Member, StoredResource
 from scim_gateway.errors import ScimError
-from scim_gateway.projection import Projection, render, render_resource
+from scim_gateway.projection import (
+    Projection,
+    format_datetime,
+    render,
+    render_resource,
+)
 from scim_gateway.schemas import ENTERPRISE_USER, INVITATION_USER, SchemaRegistry
 from scim_gateway.search import resolve_names
 from scim_gateway.validation import normalize_resource
@@ -240,3 +245,13 @@ def test_a_stored_resource_decodes_its_text_once_and_encodes_its_document() -> N
             created=CREATED,
             last_modified=CREATED,
         )
+
+
+@given(
+    moment=st.datetimes(
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7, minutes=-30))])
+    )
+)
+def test_datetimes_print_with_milliseconds_and_z_for_utc(moment: datetime) -> None:
+    expected = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert format_datetime(moment) == expected
