@@ -65,6 +65,16 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
         yield connection
 
 
+def email_values(path: Path) -> list[tuple[str | None, str]]:
+    """The rows of `email_values`, as (resource id or None, folded value)."""
+    with connect(path) as connection:
+        rows = connection.execute(
+            "SELECT r.id, v.value_folded FROM email_values AS v"
+            " LEFT JOIN resources AS r ON r.seq = v.seq ORDER BY v.seq, v.value_folded"
+        )
+        return [(row[0], row[1]) for row in rows]
+
+
 def plan(connection: sqlite3.Connection, sql: str, params: Sequence[SqlValue]) -> str:
     rows = connection.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
     return " | ".join(str(row[3]) for row in rows)
@@ -155,17 +165,29 @@ class TestFile:
         finally:
             await backend.close()
 
-        with connect(path) as connection:
-            rows = connection.execute(
-                "SELECT r.id, v.value_folded FROM email_values AS v"
-                " JOIN resources AS r ON r.seq = v.seq ORDER BY r.seq, v.value_folded"
-            ).fetchall()
+        rows = email_values(path)
         assert [resource.id for resource in page.resources] == ["old", new]
         assert rows == [
             (user_id, value)
             for user_id in ("old", new)
             for value in ("ann@example.com", "änn@home.example")
         ]
+
+    async def test_email_values_follow_replaced_and_deleted_resources(
+        self, backend: SqliteBackend, path: Path
+    ) -> None:
+        work = {"value": "Ann@X", "type": "work"}
+        ann = await create_user(backend, "ann", emails=[work, {"value": "a@home"}])
+        bo = await create_user(backend, "bo", emails=[{"value": "bo@x"}])
+        await create_user(backend, "cy")
+        async with backend.transaction(TENANT) as transaction:
+            await transaction.replace(USER, ann, {"userName": "ann", "emails": [work]})
+            await transaction.delete(USER, bo)
+        kept = email_values(path)
+        await backend.delete_tenant(TENANT)
+
+        assert kept == [(ann, "ann@x")]
+        assert email_values(path) == []
 
     async def test_the_database_is_in_wal_mode(
         self, backend: SqliteBackend, path: Path
@@ -524,13 +546,13 @@ class TestAnchors:
         pages = queries(ACTIVE, 100)
         await self.assert_pages_match(backend, path, pages)
 
-        for round in range(3):
+        for turn in range(3):
             async with backend.transaction(TENANT) as transaction:
-                for user_id in ids[round * 40 : round * 40 + 25]:
+                for user_id in ids[turn * 40 : turn * 40 + 25]:
                     await transaction.delete(USER, user_id)
-                flipped = ids[600 + round]
-                await transaction.replace(USER, flipped, {"userName": f"f{round}"})
-            await create_users(backend, 10_000 + round * 100, 30)
+                flipped = ids[600 + turn]
+                await transaction.replace(USER, flipped, {"userName": f"f{turn}"})
+            await create_users(backend, 10_000 + turn * 100, 30)
 
             await self.assert_pages_match(backend, path, pages)
 
