@@ -130,8 +130,20 @@ def parse_json(raw: bytes, *, max_depth: int) -> Any:
         ) from None
     except ValueError as exc:
         raise InvalidSyntax(f"request body is not valid JSON: {exc}") from None
-    _check_structure(value, max_depth=max_depth)
+    if _may_hide_anything(text, max_depth):
+        _check_structure(value, max_depth=max_depth)
     return value
+
+
+def _may_hide_anything(text: str, max_depth: int) -> bool:
+    """Whether the parsed body needs `_check_structure`'s walk.
+
+    A NUL or a lone surrogate can only come from a `\\u` escape (the parser
+    refuses raw control characters, and UTF-8 cannot carry surrogates), and
+    a body with no more brackets than `max_depth` cannot nest deeper. Most
+    bodies have neither, and skip the walk.
+    """
+    return "\\u" in text or text.count("{") + text.count("[") > max_depth
 
 
 def _check_content_type(content_type: str | None) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from scim_gateway.errors import InvalidSyntax, InvalidValue
-from scim_gateway.http import parse_json
+from scim_gateway.http import _check_structure, _may_hide_anything, parse_json
 
 
 class TestParseJson:
@@ -65,3 +69,29 @@ class TestParseJson:
 
         with pytest.raises(InvalidSyntax, match="deeper than 32"):
             parse_json(raw, max_depth=32)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text(alphabet=st.characters(codec=None, exclude_categories=())),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500)
+@given(value=json_values, ascii_only=st.booleans(), max_depth=st.integers(1, 6))
+def test_a_body_skips_the_structure_walk_only_when_the_walk_finds_nothing(
+    value: object, ascii_only: bool, max_depth: int
+) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    # A body arrives as UTF-8, which cannot carry a lone surrogate unescaped.
+    assume(text.encode("utf-8", "surrogatepass").decode("utf-8", "replace") == text)
+    if _may_hide_anything(text, max_depth):
+        return
+    _check_structure(json.loads(text), max_depth=max_depth)
