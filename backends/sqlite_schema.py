@@ -93,10 +93,22 @@ def configure(connection: sqlite3.Connection, *, busy_timeout: float) -> None:
         connection.create_function(name, arity, function, deterministic=True)
 
 
+# Pages the WAL may hold before a commit copies them back into the database
+# (SQLite's default is 1,000). A new user touches some eight pages, most of
+# them the same index pages again and again; copying back ten times less
+# often copies each hot page ten times less, about a tenth of a create's CPU.
+WAL_CHECKPOINT_PAGES = 10_000
+# A WAL that grew past this is cut back to it after a checkpoint.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
 def enable_wal(connection: sqlite3.Connection) -> None:
+    """WAL mode, on the writer's connection, with its checkpoint interval."""
     mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         logger.warning("sqlite.journal_mode mode=%s", mode)
+    connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+    connection.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
 
 
 def apply_migrations(connection: sqlite3.Connection) -> list[int]:

@@ -19,7 +19,7 @@ import pytest
 from scim_gateway.backends.base import GROUP, USER, Query, SortSpec
 from scim_gateway.backends.errors import ConflictError, UnavailableError
 from scim_gateway.backends.sql import SqlValue
-from scim_gateway.backends.sqlite import SqliteBackend, translate
+from scim_gateway.backends.sqlite import SqliteBackend, SqliteTransaction, translate
 from scim_gateway.backends.sqlite_pages import (
     ANCHOR_SPACING,
     MAX_ANCHORS,
@@ -196,6 +196,20 @@ class TestFile:
             mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
 
         assert mode == "wal"
+
+    async def test_the_writer_checkpoints_the_wal_every_ten_thousand_pages(
+        self, backend: SqliteBackend
+    ) -> None:
+        def pragmas(connection: sqlite3.Connection) -> tuple[int, int]:
+            checkpoint = connection.execute("PRAGMA wal_autocheckpoint").fetchone()
+            limit = connection.execute("PRAGMA journal_size_limit").fetchone()
+            return checkpoint[0], limit[0]
+
+        async with backend.transaction(TENANT) as transaction:
+            assert isinstance(transaction, SqliteTransaction)
+            found = await transaction._run(pragmas)
+
+        assert found == (10_000, 64 * 1024 * 1024)
 
     async def test_data_survives_close_and_reopen(self, path: Path) -> None:
         first = SqliteBackend(path)
