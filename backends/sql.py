@@ -188,6 +188,14 @@ class FilterCompiler(ABC):
     def element_order(self, alias: str) -> str:
         """The position of element `alias` in its array, for ORDER BY."""
 
+    def narrowing(self, attr: AttrPath, value: str) -> str | None:
+        """An index-usable predicate implied by "some element of `attr` has the
+        `value` sub-attribute equal to `value`"; None when the dialect has none.
+
+        Called before the test itself is compiled, so parameters keep their order.
+        """
+        return None
+
     # Parameters, aliases, logic.
 
     def param(self, value: SqlValue) -> str:
@@ -267,13 +275,19 @@ class FilterCompiler(ABC):
             # A single complex attribute: its one "element" is the object itself.
             inner = _Scope(base=scope.base, keys=_keys(attr), is_row=False)
             return self._expr(expr.filter, inner)
+        value = _required_value(expr.filter)
+        narrowing = None if value is None else self.narrowing(attr, value)
         alias = self.alias("e")
         inner = _Scope(base=self.element_object(alias), is_row=False)
         froms = self.elements("r.document", _keys(attr), alias)
-        return f"EXISTS (SELECT 1 FROM {froms} WHERE {self._expr(expr.filter, inner)})"
+        condition = self._expr(expr.filter, inner)
+        exists = f"EXISTS (SELECT 1 FROM {froms} WHERE {condition})"
+        return exists if narrowing is None else f"({narrowing} AND {exists})"
 
     def _any_element(self, leaf: Leaf) -> str:
         path = leaf.path
+        value = _value_eq(leaf)
+        narrowing = None if value is None else self.narrowing(path, value)
         alias = self.alias("e")
         if isinstance(leaf, Present) and path.sub is None:
             # Some element is present: `emails pr` is false for `[{}]`.
@@ -281,7 +295,8 @@ class FilterCompiler(ABC):
         else:
             target = self._element_target(path, alias)
         froms = self.elements("r.document", _array_keys(path), alias)
-        return f"EXISTS (SELECT 1 FROM {froms} WHERE {self._test(leaf, target)})"
+        exists = f"EXISTS (SELECT 1 FROM {froms} WHERE {self._test(leaf, target)})"
+        return exists if narrowing is None else f"({narrowing} AND {exists})"
 
     def _element_target(self, path: AttrPath, alias: str) -> Target:
         if path.sub is not None:
@@ -445,6 +460,29 @@ def value_of_complex(path: AttrPath) -> AttrPath:
     if path.type is not AttrType.COMPLEX or path.sub is not None:
         return path
     return replace(path, sub="value", type=AttrType.STRING)
+
+
+def _value_eq(leaf: Leaf) -> str | None:
+    """The text of `attr.value eq "text"` (`attr eq "text"` on a complex `attr`)."""
+    if not isinstance(leaf, Compare) or leaf.op is not CompareOp.EQ:
+        return None
+    path = value_of_complex(leaf.path)
+    if path.sub != "value" or path.type is not AttrType.STRING:
+        return None
+    return leaf.value if isinstance(leaf.value, str) else None
+
+
+def _required_value(expr: Expr) -> str | None:
+    """The text that `value eq` demands in a top-level conjunct of a value filter."""
+    if isinstance(expr, And):
+        left = _required_value(expr.left)
+        return left if left is not None else _required_value(expr.right)
+    if not isinstance(expr, Compare) or expr.op is not CompareOp.EQ:
+        return None
+    path = expr.path
+    if path.name != "value" or path.sub is not None or path.type is not AttrType.STRING:
+        return None
+    return expr.value if isinstance(expr.value, str) else None
 
 
 def _keys(path: AttrPath) -> tuple[str, ...]:

@@ -44,8 +44,8 @@ from scim_gateway.backends.invitations import (
     OutboxEntry,
     OutboxMessage,
 )
+from scim_gateway.backends.sqlite_pages import PageCache
 from scim_gateway.backends.sqlite_query import (
-    CountCache,
     fetch_page,
     fetch_resource,
 )
@@ -121,7 +121,7 @@ class _Worker:
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self.connection = connection
-        self.counts = CountCache()
+        self.pages = PageCache()
 
     async def run(self, function: Callable[[sqlite3.Connection], T]) -> T:
         # aiosqlite runs every call on the connection's own thread; `_execute`
@@ -438,7 +438,7 @@ class SqliteBackend(Backend, CredentialStore):
     async def query(self, tenant: str, resource_type: str, query: Query) -> Page:
         reader = self._reader()
         return await reader.run(
-            lambda c: fetch_page(c, tenant, resource_type, query, counts=reader.counts)
+            lambda c: fetch_page(c, tenant, resource_type, query, cache=reader.pages)
         )
 
     async def list_tokens(self, tenant: str | None = None) -> list[TokenRecord]:

@@ -11,8 +11,9 @@ import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from scim_gateway.backends import sqlite_emails as emails
 from scim_gateway.backends.base import (
     GROUP,
     USER,
@@ -32,9 +33,10 @@ from scim_gateway.backends.sql import (
     SqlValue,
     Target,
 )
+from scim_gateway.backends.sqlite_pages import ANCHOR_SPACING, PageCache, Walk
+from scim_gateway.filters.ast import AttrPath
 
 __all__ = [
-    "CountCache",
     "PageStatements",
     "SqliteCompiler",
     "fetch_page",
@@ -144,6 +146,11 @@ class SqliteCompiler(FilterCompiler):
     def ends_with(self, text: str, suffix: str) -> str:
         return f"substr({text}, -length({self.param(suffix)})) = {self.param(suffix)}"
 
+    def narrowing(self, attr: AttrPath, value: str) -> str | None:
+        if attr.uri is not None or attr.name != emails.INDEXED_ATTRIBUTE:
+            return None
+        return emails.narrowing(self.param(fold(value)))
+
     def elements(self, base: str, keys: tuple[str, ...], alias: str) -> str:
         return f"json_each({base}, {json_path(keys)}) AS {alias}"
 
@@ -239,12 +246,19 @@ def snapshot(connection: sqlite3.Connection) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class PageStatements:
-    """The two statements of a list request: the count of matches, and one page."""
+    """The statements of a list request: the count of matches, and one page.
+
+    In the default order there are more: `walk`, which finds anchors, and
+    `anchored_sql`, a page from the first match at or after a `seq`
+    (parameters: `count_params`, that `seq`, the limit, the offset).
+    """
 
     count_sql: str
     count_params: list[SqlValue]
     page_sql: str
     page_params: list[SqlValue]
+    walk: Walk | None = None
+    anchored_sql: str | None = None
 
 
 def page_statements(tenant: str, resource_type: str, query: Query) -> PageStatements:
@@ -260,49 +274,25 @@ def page_statements(tenant: str, resource_type: str, query: Query) -> PageStatem
     offset = max(query.start_index, 1) - 1
     limit = -1 if query.count is None else max(query.count, 0)
     logger.debug("sqlite.query where=%s order=%s", where, order)
-    return PageStatements(
+    statements = PageStatements(
         f"SELECT count(*) FROM resources AS r WHERE {where}",
         count_params,
         f"SELECT {RESOURCE_COLUMNS} FROM resources AS r WHERE {where}"
         f" ORDER BY {order} LIMIT ? OFFSET ?",
         [*compiler.params, limit, offset],
     )
-
-
-class CountCache:
-    """Totals of list queries, kept while the database file is unchanged.
-
-    SQLite changes `PRAGMA data_version` whenever another connection commits,
-    so a reader reuses a count only while nothing was written. Counting every
-    user for the `totalResults` of a page costs more than the page itself.
-    One cache belongs to one connection.
-    """
-
-    def __init__(self, *, size: int = 64) -> None:
-        self._size = size
-        self._version: int | None = None
-        self._totals: dict[tuple[str, tuple[SqlValue, ...]], int] = {}
-
-    def check(self, connection: sqlite3.Connection) -> None:
-        """Forget every total if the file changed; call before the read begins.
-
-        Read inside the read transaction, the version could be newer than
-        the snapshot, and a count of the older data would be kept as current.
-        """
-        version = connection.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._version:
-            self._totals.clear()
-            self._version = version
-
-    def total(self, connection: sqlite3.Connection, statements: PageStatements) -> int:
-        key = (statements.count_sql, tuple(statements.count_params))
-        found = self._totals.get(key)
-        if found is None:
-            found = _count(connection, statements)
-            if len(self._totals) >= self._size:
-                self._totals.clear()
-            self._totals[key] = found
-        return found
+    if query.sort is not None:
+        return statements
+    return replace(
+        statements,
+        walk=Walk(
+            f"SELECT r.seq FROM resources AS r WHERE {where}"
+            " AND r.seq >= ? ORDER BY r.seq LIMIT 1 OFFSET ?",
+            f"SELECT count(*) FROM resources AS r WHERE {where} AND r.seq >= ?",
+        ),
+        anchored_sql=f"SELECT {RESOURCE_COLUMNS} FROM resources AS r WHERE {where}"
+        " AND r.seq >= ? ORDER BY r.seq LIMIT ? OFFSET ?",
+    )
 
 
 def fetch_page(
@@ -311,25 +301,16 @@ def fetch_page(
     resource_type: str,
     query: Query,
     *,
-    counts: CountCache | None = None,
+    cache: PageCache | None = None,
 ) -> Page:
     """The number of matches and one page of them, in one read transaction."""
     statements = page_statements(tenant, resource_type, query)
-    offset = max(query.start_index, 1) - 1
-    counts = counts or CountCache()
-    counts.check(connection)
+    cache = cache or PageCache()
     with snapshot(connection):
+        cache.check(connection)
         if query.count is not None and query.count <= 0:
-            return Page([], counts.total(connection, statements))
-        rows = connection.execute(
-            statements.page_sql, statements.page_params
-        ).fetchall()
-        is_short = query.count is None or len(rows) < query.count
-        if is_short and (rows or offset == 0):
-            # The page holds every match from `offset` on: no count needed.
-            total = offset + len(rows)
-        else:
-            total = counts.total(connection, statements)
+            return Page([], _total(connection, statements, cache))
+        rows, total = _page_rows(connection, statements, query, cache)
         resources = _to_resources(
             connection,
             tenant,
@@ -341,9 +322,47 @@ def fetch_page(
         return Page(resources, total)
 
 
-def _count(connection: sqlite3.Connection, statements: PageStatements) -> int:
-    row = connection.execute(statements.count_sql, statements.count_params).fetchone()
-    return int(row[0])
+def _page_rows(
+    connection: sqlite3.Connection,
+    statements: PageStatements,
+    query: Query,
+    cache: PageCache,
+) -> tuple[list[ResourceRow], int]:
+    offset = max(query.start_index, 1) - 1
+    if statements.anchored_sql is not None and offset >= ANCHOR_SPACING:
+        return _anchored_rows(connection, statements, query, cache)
+    rows = connection.execute(statements.page_sql, statements.page_params).fetchall()
+    is_short = query.count is None or len(rows) < query.count
+    if is_short and (rows or offset == 0):
+        # The page holds every match from `offset` on: no count needed.
+        return rows, offset + len(rows)
+    return rows, _total(connection, statements, cache)
+
+
+def _anchored_rows(
+    connection: sqlite3.Connection,
+    statements: PageStatements,
+    query: Query,
+    cache: PageCache,
+) -> tuple[list[ResourceRow], int]:
+    """A page far from the start: from the nearest kept anchor, not by OFFSET."""
+    assert statements.walk is not None and statements.anchored_sql is not None
+    key = (statements.count_sql, tuple(statements.count_params))
+    anchors = cache.anchors(connection, key, statements.walk, statements.count_params)
+    start = anchors.start(max(query.start_index, 1) - 1)
+    if start is None:
+        return [], anchors.total
+    seq, skip = start
+    limit = -1 if query.count is None else query.count
+    params = [*statements.count_params, seq, limit, skip]
+    rows = connection.execute(statements.anchored_sql, params).fetchall()
+    return rows, anchors.total
+
+
+def _total(
+    connection: sqlite3.Connection, statements: PageStatements, cache: PageCache
+) -> int:
+    return cache.total(connection, statements.count_sql, statements.count_params)
 
 
 def _to_resources(

@@ -10,6 +10,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 from scim_gateway.backends import sqlite_credentials as credentials
+from scim_gateway.backends import sqlite_emails as emails
 from scim_gateway.backends import sqlite_invitations as invitations
 from scim_gateway.backends.columns import fold, normalize_instant
 from scim_gateway.backends.errors import UnavailableError
@@ -77,6 +78,7 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
     ),
     (2, credentials.MIGRATION),
     (3, invitations.MIGRATION),
+    (4, emails.MIGRATION),
 ]
 
 

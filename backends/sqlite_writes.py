@@ -25,6 +25,7 @@ from scim_gateway.backends.errors import (
     NotFoundError,
     VersionMismatchError,
 )
+from scim_gateway.backends.sqlite_emails import index_emails
 from scim_gateway.backends.sqlite_query import literal, to_resource
 
 __all__ = [
@@ -70,13 +71,16 @@ def prepare_insert(
     )
 
     def insert(connection: sqlite3.Connection) -> None:
-        connection.execute(
+        cursor = connection.execute(
             "INSERT INTO resources (tenant, resource_type, id, document,"
             " user_name_folded, external_id, display_name, display_name_folded,"
             " created, last_modified, version)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
             params,
         )
+        seq = cursor.lastrowid
+        assert seq is not None  # an INSERT into a rowid table always sets it
+        index_emails(connection, seq, text, is_new=True)
 
     return to_resource(resource_type, (resource_id, text, 1, now, now)), insert
 
@@ -96,12 +100,13 @@ def update_resource(
         " display_name = ?, display_name_folded = ?, last_modified = ?,"
         " version = version + 1"
         f" WHERE tenant = ? AND id = ? AND resource_type = {literal(resource_type)}"
-        f"{guard} RETURNING version, created",
+        f"{guard} RETURNING version, created, seq",
         (text, *_derived(resource_type, document), now, tenant, resource_id, *params),
     ).fetchone()
     if row is None:
         _raise_missing(connection, tenant, resource_type, resource_id, expected_version)
-    version, created = row
+    version, created, seq = row
+    index_emails(connection, seq, text, is_new=False)
     return to_resource(resource_type, (resource_id, text, version, created, now))
 
 

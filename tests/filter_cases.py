@@ -42,6 +42,11 @@ USERS: list[dict[str, Any]] = [
         "emails": [
             {"value": "ann@example.com", "type": "work", "primary": True},
             {"value": "ann@home.example.org", "type": "home"},
+            # No type, a null value, no object: lookups by e-mail value must
+            # tell these apart from the typed e-mails.
+            {"value": "Ann.Lee@Example.COM"},
+            {"type": "other", "value": None},
+            "ann@plain.example",
         ],
         "title": "Analyst",
         ENTERPRISE: {"department": "Finance", "employeeNumber": "701"},
@@ -173,6 +178,32 @@ CASES: list[FilterCase] = [
     case('Emails[Type EQ "work" and VALUE sw "bo@"]', BO),
     case('phoneNumbers[type eq "mobile" and value sw "+1"]', DEE),
     case('emails[type eq "work"].value ew "example.org"', DEE),
+    # Lookups by e-mail value (the SQL backends' indexed shapes): any
+    # element, folded (caseExact false), the other conditions on that
+    # same element, and under not.
+    case('emails[type eq "work"].value eq "ANN@example.COM"', ANN),
+    case('emails[type eq "work"].value eq "ann@home.example.org"'),
+    case('emails[type eq "home"].value eq "ann@home.example.org"', ANN),
+    case('emails[type eq "work"].value eq "ann.lee@example.com"'),
+    case('emails[value eq "ANN.LEE@EXAMPLE.COM"]', ANN),
+    case('emails[value eq "ann.lee@example.com" and not (type pr)]', ANN),
+    case('emails[primary eq true and value eq "ann@example.com"]', ANN),
+    case('emails[value eq "ann@example.com" and type eq "home"]'),
+    case('emails.value eq "BO@example.com"', BO),
+    case('emails eq "dee@example.org"', DEE),
+    case('emails.value eq "ann@plain.example"'),
+    case('emails[type eq "other"].value eq ""'),
+    case('emails[type eq "other" and value pr]'),
+    case('emails[type eq "other"]', ANN),
+    case('emails.value eq "nobody@example.com"'),
+    case('not (emails.value eq "bo@example.com")', ANN, ZOE, DEE),
+    case('emails.value ne "BO@EXAMPLE.COM"', ANN, ZOE, DEE),
+    case('not (emails[type eq "work"].value eq "dee@example.org")', ANN, BO, ZOE),
+    case(
+        'emails.value eq "bo@example.com" or emails.value eq "DEE@example.org"', BO, DEE
+    ),
+    case('emails.value eq "bo@example.com" and active eq true'),
+    case('emails[value eq "ann@example.com"] and userName sw "ann"', ANN),
     # schemas: a multi-valued string compared element by element.
     case(f'schemas eq "{ENTERPRISE}"', ANN, DEE),
     case(f'schemas eq "{CORE}"', *EVERYONE),

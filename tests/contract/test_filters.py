@@ -10,6 +10,7 @@ import pytest
 from scim_gateway.backends.base import GROUP, USER, Backend, Query
 from scim_gateway.filters import parse_filter
 from scim_gateway.filters.ast import (
+    And,
     AttrPath,
     AttrType,
     Compare,
@@ -17,10 +18,22 @@ from scim_gateway.filters.ast import (
     Expr,
     Not,
     Present,
+    ValuePath,
 )
+from scim_gateway.filters.evaluator import matches
 from scim_gateway.schemas import GROUP_TYPE, USER_TYPE, SchemaRegistry
 from tests.contract.helpers import OTHER_TENANT, TENANT, create, create_group
-from tests.filter_cases import CASES, USERS, FilterCase, case
+from tests.filter_cases import (
+    ANN,
+    BO,
+    CASES,
+    DEE,
+    USERS,
+    ZOE,
+    FilterCase,
+    as_returned,
+    case,
+)
 
 REGISTRY = SchemaRegistry()
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -88,6 +101,43 @@ TYPED_CASES: list[tuple[str, Expr, set[str]]] = [
 ]
 
 
+_EMAILS = AttrPath("emails", type=AttrType.COMPLEX, multi_valued=True)
+_EXACT_EMAIL = AttrPath("emails", "value", case_exact=True, multi_valued=True)
+_EXACT_VALUE = AttrPath("value", case_exact=True)
+_WORK = Compare(AttrPath("type"), CompareOp.EQ, "work")
+
+# E-mail lookups as a schema declaring `emails.value` caseExact would parse
+# them: the SQL backends' index on folded e-mails must not widen the match.
+CASE_EXACT_EMAIL_CASES: list[tuple[str, Expr, set[str]]] = [
+    (
+        "exact value",
+        Compare(_EXACT_EMAIL, CompareOp.EQ, "Ann.Lee@Example.COM"),
+        {ANN},
+    ),
+    ("other case", Compare(_EXACT_EMAIL, CompareOp.EQ, "ann.lee@example.com"), set()),
+    (
+        "value filter",
+        ValuePath(
+            _EMAILS, And(_WORK, Compare(_EXACT_VALUE, CompareOp.EQ, "DEE@Example.ORG"))
+        ),
+        {DEE},
+    ),
+    (
+        "value filter, other case",
+        ValuePath(
+            _EMAILS, And(_WORK, Compare(_EXACT_VALUE, CompareOp.EQ, "dee@example.org"))
+        ),
+        set(),
+    ),
+    (
+        "not, other case",
+        Not(Compare(_EXACT_EMAIL, CompareOp.EQ, "DEE@EXAMPLE.ORG")),
+        {ANN, BO, ZOE, DEE},
+    ),
+    ("ne", Compare(_EXACT_EMAIL, CompareOp.NE, "bo@example.com"), {ANN, ZOE, DEE}),
+]
+
+
 def user_filter(text: str) -> Expr:
     return parse_filter(text, partial(REGISTRY.resolve, USER_TYPE))
 
@@ -148,6 +198,60 @@ async def test_comparisons_respect_json_types(
     names = await matched(extra_users, expr)
 
     assert names == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expr", "expected"),
+    CASE_EXACT_EMAIL_CASES,
+    ids=[c[0] for c in CASE_EXACT_EMAIL_CASES],
+)
+async def test_case_exact_email_lookups_select_what_the_evaluator_selects(
+    users: Backend, name: str, expr: Expr, expected: set[str]
+) -> None:
+    by_evaluator = {
+        user["userName"]
+        for index, user in enumerate(USERS)
+        if matches(expr, as_returned(index, user))
+    }
+
+    names = await matched(users, expr)
+
+    assert names == by_evaluator == expected
+
+
+async def test_an_email_lookup_follows_replaced_and_deleted_users(
+    backend: Backend,
+) -> None:
+    ann = await create(backend, USER, {"userName": "ann", "emails": [_email("A@x")]})
+    bo = await create(backend, USER, {"userName": "bo", "emails": [_email("b@x")]})
+    async with backend.transaction(TENANT) as transaction:
+        await transaction.replace(
+            USER, ann.id, {"userName": "ann", "emails": [_email("ann@new.x")]}
+        )
+        await transaction.delete(USER, bo.id)
+    bo_again = await create(
+        backend, USER, {"userName": "bo2", "emails": [_email("B@X")]}
+    )
+
+    found = {
+        text: await matched(backend, user_filter(text))
+        for text in (
+            'emails.value eq "a@x"',
+            'emails[type eq "work"].value eq "ANN@new.x"',
+            'emails.value eq "b@x"',
+        )
+    }
+
+    assert bo_again.id != bo.id
+    assert found == {
+        'emails.value eq "a@x"': set(),
+        'emails[type eq "work"].value eq "ANN@new.x"': {"ann"},
+        'emails.value eq "b@x"': {"bo2"},
+    }
+
+
+def _email(value: str) -> dict[str, str]:
+    return {"value": value, "type": "work"}
 
 
 class TestMembershipFilters:

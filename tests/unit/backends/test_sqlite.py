@@ -2,33 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import closing, contextmanager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import anyio
 import pytest
 
-from scim_gateway.backends.base import GROUP, USER, Query
+from scim_gateway.backends.base import GROUP, USER, Query, SortSpec
 from scim_gateway.backends.errors import ConflictError, UnavailableError
 from scim_gateway.backends.sql import SqlValue
 from scim_gateway.backends.sqlite import SqliteBackend, SqliteTransaction, translate
+from scim_gateway.backends.sqlite_pages import (
+    ANCHOR_SPACING,
+    MAX_ANCHORS,
+    PageCache,
+    Walk,
+)
 from scim_gateway.backends.sqlite_query import (
+    fetch_page,
     groups_statement,
     members_statement,
     page_statements,
     resource_statement,
 )
 from scim_gateway.backends.sqlite_schema import MIGRATIONS, configure
-from scim_gateway.filters import parse_filter
+from scim_gateway.filters import parse_attr_path, parse_filter
 from scim_gateway.schemas import GROUP_TYPE, USER_TYPE, SchemaRegistry
 
 TENANT = "acme"
+REGISTRY = SchemaRegistry()
+CREATED = "2026-01-01T00:00:00.000000+00:00"
 
 
 @pytest.fixture
@@ -54,14 +65,27 @@ def connect(path: Path) -> Iterator[sqlite3.Connection]:
         yield connection
 
 
+def email_values(path: Path) -> list[tuple[str | None, str]]:
+    """The rows of `email_values`, as (resource id or None, folded value)."""
+    with connect(path) as connection:
+        rows = connection.execute(
+            "SELECT r.id, v.value_folded FROM email_values AS v"
+            " LEFT JOIN resources AS r ON r.seq = v.seq ORDER BY v.seq, v.value_folded"
+        )
+        return [(row[0], row[1]) for row in rows]
+
+
 def plan(connection: sqlite3.Connection, sql: str, params: Sequence[SqlValue]) -> str:
     rows = connection.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
     return " | ".join(str(row[3]) for row in rows)
 
 
-async def create_user(backend: SqliteBackend, user_name: str) -> str:
+async def create_user(
+    backend: SqliteBackend, user_name: str, **attributes: object
+) -> str:
+    document = {"userName": user_name, **attributes}
     async with backend.transaction(TENANT) as transaction:
-        return (await transaction.create(USER, {"userName": user_name})).id
+        return (await transaction.create(USER, document)).id
 
 
 class TestFile:
@@ -99,6 +123,71 @@ class TestFile:
         assert [r.levelname for r in caplog.records if "migration_failed" in r.msg] == [
             "ERROR"
         ]
+
+    async def test_the_email_migration_fills_email_values_for_stored_users(
+        self, path: Path
+    ) -> None:
+        document = {
+            "userName": "ann",
+            "emails": [
+                {"value": "Ann@Example.COM", "type": "work"},
+                {"value": "ÄNN@home.example", "primary": True},
+                {"type": "other"},
+                "plain@example.com",
+            ],
+        }
+        with connect(path) as connection:
+            connection.execute(
+                "CREATE TABLE schema_migrations"
+                " (number INTEGER PRIMARY KEY, applied TEXT NOT NULL)"
+            )
+            for number, statements in MIGRATIONS[:3]:
+                for statement in statements:
+                    connection.execute(statement)
+                connection.execute(
+                    "INSERT INTO schema_migrations VALUES (?, 'then')", (number,)
+                )
+            connection.execute(
+                "INSERT INTO resources (tenant, resource_type, id, version, created,"
+                " last_modified, user_name_folded, document)"
+                " VALUES (?, 'User', 'old', 1, ?, ?, 'ann', ?)",
+                (TENANT, CREATED, CREATED, json.dumps(document)),
+            )
+        backend = SqliteBackend(path)
+        await backend.open()
+        try:
+            new = await create_user(backend, "bo", emails=document["emails"])
+            expr = parse_filter(
+                'emails.value eq "änn@HOME.example"',
+                partial(REGISTRY.resolve, USER_TYPE),
+            )
+            page = await backend.query(TENANT, USER, Query(filter=expr))
+        finally:
+            await backend.close()
+
+        rows = email_values(path)
+        assert [resource.id for resource in page.resources] == ["old", new]
+        assert rows == [
+            (user_id, value)
+            for user_id in ("old", new)
+            for value in ("ann@example.com", "änn@home.example")
+        ]
+
+    async def test_email_values_follow_replaced_and_deleted_resources(
+        self, backend: SqliteBackend, path: Path
+    ) -> None:
+        work = {"value": "Ann@X", "type": "work"}
+        ann = await create_user(backend, "ann", emails=[work, {"value": "a@home"}])
+        bo = await create_user(backend, "bo", emails=[{"value": "bo@x"}])
+        await create_user(backend, "cy")
+        async with backend.transaction(TENANT) as transaction:
+            await transaction.replace(USER, ann, {"userName": "ann", "emails": [work]})
+            await transaction.delete(USER, bo)
+        kept = email_values(path)
+        await backend.delete_tenant(TENANT)
+
+        assert kept == [(ann, "ann@x")]
+        assert email_values(path) == []
 
     async def test_the_database_is_in_wal_mode(
         self, backend: SqliteBackend, path: Path
@@ -215,6 +304,57 @@ class TestIndexes:
 
         assert "USING INDEX resources_by_type" in found
         assert "TEMP B-TREE" not in found
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            'emails[type eq "work"].value eq "Ann@Example.com"',
+            'emails.value eq "ann@example.com"',
+            'emails[value eq "ann@example.com"]',
+            'emails eq "ann@example.com"',
+            'emails[value eq "ann@example.com" and primary eq true] and active pr',
+        ],
+    )
+    async def test_an_email_lookup_searches_the_email_values(
+        self, backend: SqliteBackend, path: Path, text: str
+    ) -> None:
+        expr = parse_filter(text, partial(SchemaRegistry().resolve, USER_TYPE))
+        statements = page_statements(TENANT, USER, Query(filter=expr))
+
+        with connect(path) as connection:
+            found = plan(connection, statements.page_sql, statements.page_params)
+            counted = plan(connection, statements.count_sql, statements.count_params)
+
+        for described in (found, counted):
+            assert "SEARCH v USING PRIMARY KEY (value_folded=?)" in described
+            assert "rowid=?" in described
+        assert "ann@example.com" in statements.count_params
+
+    async def test_a_far_page_in_creation_order_starts_from_a_seq(
+        self, backend: SqliteBackend, path: Path
+    ) -> None:
+        expr = parse_filter(
+            "active eq true", partial(SchemaRegistry().resolve, USER_TYPE)
+        )
+        statements = page_statements(TENANT, USER, Query(filter=expr, count=100))
+        assert statements.anchored_sql is not None
+        params = [*statements.count_params, 5000, 100, 7]
+
+        with connect(path) as connection:
+            found = plan(connection, statements.anchored_sql, params)
+
+        assert (
+            "USING INDEX resources_by_type (tenant=? AND resource_type=? AND rowid>?)"
+            in found
+        )
+        assert "TEMP B-TREE" not in found
+
+    async def test_a_sorted_page_has_no_anchored_form(self) -> None:
+        path = parse_attr_path("userName", partial(SchemaRegistry().resolve, USER_TYPE))
+
+        statements = page_statements(TENANT, USER, Query(sort=SortSpec(path)))
+
+        assert (statements.walk, statements.anchored_sql) == (None, None)
 
     async def test_members_of_a_group_are_read_by_primary_key(
         self, backend: SqliteBackend, path: Path
@@ -341,6 +481,206 @@ class TestCounts:
         ]
 
         assert totals == [3, 2, 3, 2]
+
+
+ACTIVE = "active eq true"
+USERS_FOR_PAGES = 1_300
+OFFSETS = (0, 1, 255, 256, 257, 300, 511, 512, 513, 700, 865, 866, 867, 1_299, 1_300)
+
+
+async def create_users(backend: SqliteBackend, first: int, count: int) -> list[str]:
+    """Users `u{i}`, every third one inactive, in one transaction."""
+    async with backend.transaction(TENANT) as transaction:
+        return [
+            (
+                await transaction.create(
+                    USER, {"userName": f"u{i}", "active": i % 3 > 0}
+                )
+            ).id
+            for i in range(first, first + count)
+        ]
+
+
+def by_offset(path: Path, query: Query) -> tuple[list[str], int]:
+    """The page and total as plain LIMIT / OFFSET and count(*) give them."""
+    statements = page_statements(TENANT, USER, query)
+    with connect(path) as connection:
+        rows = connection.execute(statements.page_sql, statements.page_params)
+        ids = [row[0] for row in rows]
+        total = connection.execute(statements.count_sql, statements.count_params)
+        return ids, total.fetchone()[0]
+
+
+async def served(backend: SqliteBackend, query: Query) -> tuple[list[str], int]:
+    page = await backend.query(TENANT, USER, query)
+    return [resource.id for resource in page.resources], page.total
+
+
+def queries(text: str | None, count: int | None) -> list[Query]:
+    expr = (
+        None
+        if text is None
+        else parse_filter(text, partial(REGISTRY.resolve, USER_TYPE))
+    )
+    return [Query(filter=expr, start_index=o + 1, count=count) for o in OFFSETS]
+
+
+class TestAnchors:
+    """Far pages start from kept anchors and equal what LIMIT / OFFSET gives."""
+
+    async def assert_pages_match(
+        self, backend: SqliteBackend, path: Path, pages: list[Query]
+    ) -> None:
+        # Twice: the second round is served from what the first one kept.
+        for _ in range(2):
+            for query in pages:
+                assert await served(backend, query) == by_offset(path, query), query
+
+    @pytest.mark.parametrize(
+        ("text", "count"),
+        [
+            (ACTIVE, 100),
+            (ACTIVE, 1),
+            (ACTIVE, None),
+            (None, 50),
+            ('userName sw "u1"', 7),
+        ],
+    )
+    async def test_pages_at_many_offsets_equal_offset_pages(
+        self, backend: SqliteBackend, path: Path, text: str | None, count: int | None
+    ) -> None:
+        await create_users(backend, 0, USERS_FOR_PAGES)
+
+        await self.assert_pages_match(backend, path, queries(text, count))
+
+    async def test_pages_follow_writes_that_shift_positions(
+        self, backend: SqliteBackend, path: Path
+    ) -> None:
+        ids = await create_users(backend, 0, USERS_FOR_PAGES)
+        pages = queries(ACTIVE, 100)
+        await self.assert_pages_match(backend, path, pages)
+
+        for turn in range(3):
+            async with backend.transaction(TENANT) as transaction:
+                for user_id in ids[turn * 40 : turn * 40 + 25]:
+                    await transaction.delete(USER, user_id)
+                flipped = ids[600 + turn]
+                await transaction.replace(USER, flipped, {"userName": f"f{turn}"})
+            await create_users(backend, 10_000 + turn * 100, 30)
+
+            await self.assert_pages_match(backend, path, pages)
+
+    async def test_pages_follow_writes_of_another_process(
+        self, backend: SqliteBackend, path: Path
+    ) -> None:
+        ids = await create_users(backend, 0, USERS_FOR_PAGES)
+        pages = queries(ACTIVE, 100)
+        await self.assert_pages_match(backend, path, pages)
+        other = SqliteBackend(path)
+        await other.open()
+        try:
+            async with other.transaction(TENANT) as transaction:
+                for user_id in ids[1:600:3]:
+                    await transaction.delete(USER, user_id)
+        finally:
+            await other.close()
+
+        await self.assert_pages_match(backend, path, pages)
+
+    async def test_a_sorted_far_page_equals_the_offset_page(
+        self, backend: SqliteBackend, path: Path
+    ) -> None:
+        await create_users(backend, 0, USERS_FOR_PAGES)
+        sort = SortSpec(
+            parse_attr_path("userName", partial(REGISTRY.resolve, USER_TYPE)),
+            descending=True,
+        )
+        pages = [replace(query, sort=sort) for query in queries(ACTIVE, 100)]
+
+        await self.assert_pages_match(backend, path, pages)
+
+    async def test_a_far_page_is_read_from_an_anchor_kept_between_requests(
+        self, backend: SqliteBackend, path: Path
+    ) -> None:
+        await create_users(backend, 0, USERS_FOR_PAGES)
+        query = queries(ACTIVE, 10)[OFFSETS.index(700)]
+        cache = PageCache()
+        statements: list[str] = []
+
+        with connect(path) as connection:
+            connection.set_trace_callback(statements.append)
+            pages = [
+                fetch_page(connection, TENANT, USER, query, cache=cache)
+                for _ in range(3)
+            ]
+
+        # The trace shows statements with their parameters filled in.
+        steps = [i for i, s in enumerate(statements) if "LIMIT 1 OFFSET" in s]
+        counts = [s for s in statements if s.startswith("SELECT count(*)")]
+        # Offset 700 is 188 matches after the third anchor (match 512).
+        reads = [i for i, s in enumerate(statements) if "LIMIT 10 OFFSET 188" in s]
+        matches = USERS_FOR_PAGES - len(range(0, USERS_FOR_PAGES, 3))
+        # The first match, one step per further anchor, one step past the last.
+        assert len(steps) == 2 + (matches - 1) // ANCHOR_SPACING
+        assert len(counts) == 1
+        assert len(reads) == 3 and steps[-1] < reads[0]
+        assert [page.total for page in pages] == [by_offset(path, query)[1]] * 3
+        assert [r.id for r in pages[0].resources] == by_offset(path, query)[0]
+
+
+class TestPageCache:
+    """Anchors over a table of the even numbers 2, 4, ..., 2 * matches."""
+
+    WALK = Walk(
+        "SELECT seq FROM numbers WHERE seq % 2 = 0 AND seq >= ?"
+        " ORDER BY seq LIMIT 1 OFFSET ?",
+        "SELECT count(*) FROM numbers WHERE seq % 2 = 0 AND seq >= ?",
+    )
+
+    @staticmethod
+    def numbers(matches: int) -> sqlite3.Connection:
+        connection = sqlite3.connect(":memory:")
+        connection.execute("CREATE TABLE numbers (seq INTEGER PRIMARY KEY)")
+        connection.execute(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n"
+            " WHERE x < ?) INSERT INTO numbers SELECT x FROM n",
+            (2 * matches + 1,),
+        )
+        return connection
+
+    @pytest.mark.parametrize("matches", [0, 1, 255, 256, 257, 512, 1_000])
+    def test_anchors_lead_to_every_match(self, matches: int) -> None:
+        with closing(self.numbers(matches)) as connection:
+            anchors = PageCache().anchors(connection, ("k", ()), self.WALK, [])
+
+        starts = [anchors.start(offset) for offset in range(matches + 1)]
+
+        assert anchors.total == matches
+        assert [seq + 2 * skip for seq, skip in filter(None, starts)] == [
+            2 * (offset + 1) for offset in range(matches)
+        ]
+        assert starts[matches] is None
+
+    def test_many_matches_keep_a_bounded_number_of_anchors(self) -> None:
+        matches = ANCHOR_SPACING * MAX_ANCHORS * 2 + 5
+        with closing(self.numbers(matches)) as connection:
+            anchors = PageCache().anchors(connection, ("k", ()), self.WALK, [])
+
+        far = anchors.start(matches - 1)
+
+        assert anchors.total == matches
+        assert len(anchors.seqs) <= MAX_ANCHORS
+        assert anchors.spacing == ANCHOR_SPACING * 4
+        assert far is not None and far[0] + 2 * far[1] == 2 * matches
+
+    def test_a_kept_total_is_the_total_of_the_kept_anchors(self) -> None:
+        cache = PageCache()
+        with closing(self.numbers(300)) as connection:
+            cache.check(connection)
+            anchors = cache.anchors(connection, ("SELECT 1", ()), self.WALK, [])
+            total = cache.total(connection, "SELECT 1", ())
+
+        assert total == anchors.total == 300
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="a Linux scheduling policy")
