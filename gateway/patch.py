@@ -110,11 +110,16 @@ def apply_patch(
         logger.debug("patch.step op=%s path=%s", step.op.value, _spell(step))
         engine.apply(step)
 
+    changes = engine.ledger.changes()
+    if engine.document == document:
+        # Only members changed, or nothing did (Entra's member adds): the
+        # stored document stands, and need not be validated again.
+        has_changes = changes is not None and not changes.is_empty
+        return PatchResult(document, changes, has_changes)
     normalized = normalize_resource(
         registry, resource_type, engine.document, limits=limits
     )
     check_immutable(resource_type, normalized.document, document)
-    changes = engine.ledger.changes()
     is_changed = normalized.document != document or (
         changes is not None and not changes.is_empty
     )
