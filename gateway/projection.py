@@ -59,20 +59,9 @@ def render_resource(
         "schemas": None,
         "id": stored.id,
         **stored.document,
-        **extra,
+        **_added(stored, resource_type, base_url, extra),
     }
     document["schemas"] = _schemas(stored, resource_type, extra)
-    if stored.members is not None:
-        document["members"] = [
-            _reference(member.id, f"{base_url}/{member.type}s/", member.type, member)
-            for member in stored.members
-        ]
-    if stored.groups is not None:
-        document["groups"] = [
-            _reference(group.id, f"{base_url}/Groups/", "direct", group)
-            for group in stored.groups
-        ]
-    document["meta"] = _meta(stored, resource_type, base_url)
     return document
 
 
