@@ -115,7 +115,7 @@ def apply_patch(
         # Only members changed, or nothing did (Entra's member adds): the
         # stored document stands, and need not be validated again.
         has_changes = changes is not None and not changes.is_empty
-        return PatchResult(document, changes, has_changes)
+        return PatchResult(dict(document), changes, has_changes)
     normalized = normalize_resource(
         registry, resource_type, engine.document, limits=limits
     )
