@@ -12,11 +12,14 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+import orjson
+
 from scim_gateway.backends.base import GROUP, USER, StoredResource
 from scim_gateway.backends.columns import (
     fold,
     format_instant,
     new_id,
+    parse_instant,
     string_attribute,
     utc_now,
 )
@@ -26,7 +29,7 @@ from scim_gateway.backends.errors import (
     VersionMismatchError,
 )
 from scim_gateway.backends.sqlite_emails import index_emails
-from scim_gateway.backends.sqlite_query import literal, to_resource
+from scim_gateway.backends.sqlite_query import literal
 
 __all__ = [
     "add_members",
@@ -47,7 +50,11 @@ def _derived(resource_type: str, document: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _dump(document: dict[str, Any]) -> str:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return orjson.dumps(document).decode()
+    except TypeError:
+        # Integers past 64 bits, which orjson refuses and JSON allows.
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def prepare_insert(
@@ -82,7 +89,16 @@ def prepare_insert(
         assert seq is not None  # an INSERT into a rowid table always sets it
         index_emails(connection, seq, text, is_new=True)
 
-    return to_resource(resource_type, (resource_id, text, 1, now, now)), insert
+    stored = StoredResource(
+        resource_type=resource_type,
+        id=resource_id,
+        version=1,
+        created=parse_instant(now),
+        last_modified=parse_instant(now),
+        document=document,
+        text=text,
+    )
+    return stored, insert
 
 
 def update_resource(
@@ -107,7 +123,15 @@ def update_resource(
         _raise_missing(connection, tenant, resource_type, resource_id, expected_version)
     version, created, seq = row
     index_emails(connection, seq, text, is_new=False)
-    return to_resource(resource_type, (resource_id, text, version, created, now))
+    return StoredResource(
+        resource_type=resource_type,
+        id=resource_id,
+        version=version,
+        created=parse_instant(created),
+        last_modified=parse_instant(now),
+        document=document,
+        text=text,
+    )
 
 
 def delete_resource(

@@ -39,7 +39,12 @@ from scim_gateway.plugins.base import Deliverer
 from scim_gateway.schemas import SchemaRegistry
 from scim_gateway.throttle import FailedAuthThrottle, client_address
 
-__all__ = ["GatewayContext", "accept_url_for", "translate_backend_errors"]
+__all__ = [
+    "GatewayContext",
+    "accept_url_for",
+    "request_root",
+    "translate_backend_errors",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -203,15 +208,7 @@ class GatewayContext:
         suffix = f"/{tenant}" if tenant is not None else ""
         if self.settings.public_url is not None:
             return self.settings.public_url + suffix
-        # A mount prefix is in the scope's root_path.
-        scope = request.scope
-        origin = _origin(
-            scope.get("scheme", "http"),
-            scope.get("server"),
-            request.headers.get("host"),
-        )
-        root = str(scope.get("root_path", "")).rstrip("/")
-        return f"{origin}{root}{self.settings.base_path}{suffix}"
+        return f"{request_root(request)}{self.settings.base_path}{suffix}"
 
     def accept_url(self, request: Request | None = None) -> str:
         """The public URL of the accept page, which invitation links point at.
@@ -243,6 +240,20 @@ def _origin(scheme: str, server: tuple[str, int] | None, host: str | None) -> st
     return f"{url.scheme}://{url.netloc}"
 
 
+def request_root(request: Request) -> str:
+    """The request's scheme, host and mount prefix (`root_path`), no slash after.
+
+    What Starlette's `request.base_url` gives, without parsing a URL a call.
+    """
+    scope = request.scope
+    origin = _origin(
+        scope.get("scheme", "http"),
+        scope.get("server"),
+        request.headers.get("host"),
+    )
+    return origin + str(scope.get("root_path", "")).rstrip("/")
+
+
 def accept_url_for(settings: Settings, request: Request | None) -> str:
     """The accept page's URL under `settings`, or under the request's root."""
     if settings.accept_url is not None:
@@ -250,7 +261,7 @@ def accept_url_for(settings: Settings, request: Request | None) -> str:
     if settings.public_url is not None:
         root = settings.public_url.removesuffix(settings.base_path)
     elif request is not None:
-        root = str(request.base_url).rstrip("/")
+        root = request_root(request)
     else:
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         root = f"http://{host}:{settings.port}"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.requests import Request
 
 from scim_gateway.config import Settings
-from scim_gateway.context import accept_url_for
+from scim_gateway.context import accept_url_for, request_root
 
 
 def test_environment_variables_set_fields() -> None:
@@ -131,3 +133,29 @@ def test_admin_token_and_deliverer_options_stay_out_of_repr() -> None:
 )
 def test_accept_url_without_a_request(changes: dict[str, object], url: str) -> None:
     assert accept_url_for(Settings(**changes), None) == url  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        {"scheme": "http", "server": ("127.0.0.1", 8000), "root_path": ""},
+        {"scheme": "https", "server": ("10.0.0.5", 443), "root_path": "/scim"},
+        {"scheme": "http", "server": ("h", 80), "root_path": "/a/b/", "host": "x:81"},
+        {"scheme": "https", "server": None, "root_path": "", "host": "idp.test"},
+        {"scheme": "http", "server": ("::1", 8000), "root_path": "/mounted"},
+    ],
+)
+def test_request_root_is_what_starlette_gives_as_base_url(
+    scope: dict[str, Any],
+) -> None:
+    host = scope.pop("host", None)
+    full = {
+        "type": "http",
+        "method": "GET",
+        "path": scope["root_path"].rstrip("/") + "/scim/v2/Users",
+        "query_string": b"",
+        "headers": [] if host is None else [(b"host", host.encode())],
+        **scope,
+    }
+    request = Request(full)
+    assert request_root(request) == str(request.base_url).rstrip("/")
