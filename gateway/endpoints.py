@@ -47,7 +47,7 @@ class ResourceEndpoints:
 
     async def list_resources(self, request: Request) -> Response:
         tenant, resource_type = await self._begin(request, "/{resource}")
-        search = SearchRequest.from_query(request.query_params)
+        search = _search_of(request)
         return await self._search(request, tenant, [resource_type], search)
 
     async def search(self, request: Request) -> Response:
@@ -67,7 +67,7 @@ class ResourceEndpoints:
     async def get(self, request: Request) -> Response:
         tenant, resource_type = await self._begin(request, "/{resource}/{id}")
         resource_id = self._id(request)
-        search = SearchRequest.from_query(request.query_params)
+        search = _search_of(request)
         projection = search.projection(self.ctx.registry, resource_type)
         with translate_backend_errors():
             stored = await self.backend.get(
@@ -88,9 +88,7 @@ class ResourceEndpoints:
         normalized = normalize_resource(
             self.ctx.registry, resource_type, body, limits=self.ctx.limits
         )
-        projection = SearchRequest.from_query(request.query_params).projection(
-            self.ctx.registry, resource_type
-        )
+        projection = _search_of(request).projection(self.ctx.registry, resource_type)
         with translate_backend_errors():
             async with self.ctx.transaction(tenant) as tx:
                 stored = await tx.create(resource_type.name, normalized.document)
@@ -121,9 +119,7 @@ class ResourceEndpoints:
         tenant, resource_type = await self._begin(request, "/{resource}/{id}")
         resource_id = self._id(request)
         body = await self._read(request)
-        projection = SearchRequest.from_query(request.query_params).projection(
-            self.ctx.registry, resource_type
-        )
+        projection = _search_of(request).projection(self.ctx.registry, resource_type)
         expected = self._expected_version(request)
         with translate_backend_errors():
             async with self.ctx.transaction(tenant) as tx:
@@ -163,7 +159,7 @@ class ResourceEndpoints:
         operations = parse_patch_request(
             await self._read(request), max_operations=self.ctx.settings.max_operations
         )
-        search = SearchRequest.from_query(request.query_params)
+        search = _search_of(request)
         projection = search.projection(self.ctx.registry, resource_type)
         expected = self._expected_version(request)
         with translate_backend_errors():
@@ -174,7 +170,7 @@ class ResourceEndpoints:
                     resource_id,
                     operations,
                     expected,
-                    self.ctx.accept_url(request),
+                    request,
                 )
                 if not self._patch_returns_resource(resource_type, search):
                     return Response(status_code=204)
@@ -194,7 +190,7 @@ class ResourceEndpoints:
         resource_id: str,
         operations: Any,
         expected: frozenset[int] | None,
-        link_base: str,
+        request: Request,
     ) -> None:
         current = await tx.get(resource_type.name, resource_id)
         _check_version(expected, current)
@@ -226,7 +222,7 @@ class ResourceEndpoints:
                 expected_version=current.version,
             )
             await self.ctx.invitations.user_replaced(
-                tx, current, result.document, link_base
+                tx, current, result.document, self.ctx.accept_url(request)
             )
         changes = result.member_changes
         if changes is None:
@@ -380,6 +376,16 @@ class ResourceEndpoints:
     @staticmethod
     def _expected_version(request: Request) -> frozenset[int] | None:
         return parse_entity_tags(request.headers.get("if-match"))
+
+
+_NO_QUERY = SearchRequest()
+
+
+def _search_of(request: Request) -> SearchRequest:
+    # Most writes carry no query string; parsing an empty one is not free.
+    if not request.scope.get("query_string"):
+        return _NO_QUERY
+    return SearchRequest.from_query(request.query_params)
 
 
 def parse_entity_tags(header: str | None) -> frozenset[int] | None:
