@@ -82,28 +82,26 @@ def render(
     a hundred users then costs no decoding and re-encoding of documents.
     The result is the same document either way; `orjson` embeds a fragment.
     """
-    if not projection.keeps_stored_documents:
-        return projection.apply(
-            render_resource(
-                stored, resource_type, base_url=base_url, extensions=extensions
-            )
-        )
     extra = extensions or {}
+
+    def long_way() -> dict[str, Any]:
+        return projection.apply(
+            render_resource(stored, resource_type, base_url=base_url, extensions=extra)
+        )
+
+    if not projection.keeps_stored_documents:
+        return long_way()
     added = _added(stored, resource_type, base_url, extra)
     if not all(projection.keeps_whole(key) for key in added):
         added = projection.apply(added)
     text = stored.text
     if any(uri in added for uri in extra) or not _is_object(text):
         # An added extension belongs in `schemas`, which is inside the text.
-        return projection.apply(
-            render_resource(stored, resource_type, base_url=base_url, extensions=extra)
-        )
+        return long_way()
     try:
         added_part = orjson.dumps(added)
     except TypeError:
-        return projection.apply(
-            render_resource(stored, resource_type, base_url=base_url, extensions=extra)
-        )
+        return long_way()
     # `added` always holds `meta`, so neither part is empty.
     return orjson.Fragment(
         b'{"id":'
