@@ -15,12 +15,31 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "INVITATION_COLUMNS",
+    "INVITATION_UPSERT",
     "DeliveryStatus",
     "InvitationRecord",
     "InvitationState",
     "OutboxEntry",
     "OutboxMessage",
 ]
+
+# The `invitations` table as both SQL backends store it, in `InvitationRecord`
+# order; each backend adds its own placeholders to the INSERT.
+INVITATION_COLUMNS = (
+    "tenant, user_id, state, token_digest, expires_at, invited_at, accepted_at,"
+    " confirmed_at, revoked_at, delivery, last_delivery_error, outbox_id"
+)
+# What an INSERT of a user's invitation does when the user already has one.
+INVITATION_UPSERT = (
+    " ON CONFLICT (tenant, user_id) DO UPDATE SET state = excluded.state,"
+    " token_digest = excluded.token_digest, expires_at = excluded.expires_at,"
+    " invited_at = excluded.invited_at, accepted_at = excluded.accepted_at,"
+    " confirmed_at = excluded.confirmed_at, revoked_at = excluded.revoked_at,"
+    " delivery = excluded.delivery,"
+    " last_delivery_error = excluded.last_delivery_error,"
+    " outbox_id = excluded.outbox_id"
+)
 
 
 class InvitationState(enum.Enum):

@@ -17,6 +17,8 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from scim_gateway.backends.invitations import (
+    INVITATION_COLUMNS,
+    INVITATION_UPSERT,
     DeliveryStatus,
     InvitationRecord,
     InvitationState,
@@ -82,10 +84,7 @@ CREATE INDEX outbox_pending_user_idx ON outbox (tenant, user_id, seq)
     WHERE status = 'pending';
 """
 
-_COLUMNS = (
-    "tenant, user_id, state, token_digest, expires_at, invited_at, accepted_at,"
-    " confirmed_at, revoked_at, delivery, last_delivery_error, outbox_id"
-)
+_COLUMNS = INVITATION_COLUMNS
 
 _CLAIM = """
 UPDATE outbox AS o
@@ -160,13 +159,7 @@ async def find_invitation(
 _PUT = (
     f"INSERT INTO invitations ({_COLUMNS})"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-    " ON CONFLICT (tenant, user_id) DO UPDATE SET state = excluded.state,"
-    " token_digest = excluded.token_digest, expires_at = excluded.expires_at,"
-    " invited_at = excluded.invited_at, accepted_at = excluded.accepted_at,"
-    " confirmed_at = excluded.confirmed_at, revoked_at = excluded.revoked_at,"
-    " delivery = excluded.delivery,"
-    " last_delivery_error = excluded.last_delivery_error,"
-    " outbox_id = excluded.outbox_id"
+    f"{INVITATION_UPSERT}"
 )
 
 

@@ -20,6 +20,8 @@ from scim_gateway.backends.columns import (
     utc_now,
 )
 from scim_gateway.backends.invitations import (
+    INVITATION_COLUMNS,
+    INVITATION_UPSERT,
     DeliveryStatus,
     InvitationRecord,
     InvitationState,
@@ -87,10 +89,7 @@ MIGRATION: tuple[str, ...] = (
     """,
 )
 
-_COLUMNS = (
-    "tenant, user_id, state, token_digest, expires_at, invited_at, accepted_at,"
-    " confirmed_at, revoked_at, delivery, last_delivery_error, outbox_id"
-)
+_COLUMNS = INVITATION_COLUMNS
 
 
 def get_invitation(
@@ -142,13 +141,7 @@ def put_invitation(connection: sqlite3.Connection, record: InvitationRecord) -> 
     connection.execute(
         f"INSERT INTO invitations ({_COLUMNS})"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (tenant, user_id) DO UPDATE SET state = excluded.state,"
-        " token_digest = excluded.token_digest, expires_at = excluded.expires_at,"
-        " invited_at = excluded.invited_at, accepted_at = excluded.accepted_at,"
-        " confirmed_at = excluded.confirmed_at, revoked_at = excluded.revoked_at,"
-        " delivery = excluded.delivery,"
-        " last_delivery_error = excluded.last_delivery_error,"
-        " outbox_id = excluded.outbox_id",
+        f"{INVITATION_UPSERT}",
         _row(record),
     )
 

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from scim_gateway.backends import sqlite_emails as emails
 from scim_gateway.backends.base import (
@@ -185,12 +186,15 @@ def to_resource(
     *,
     members: list[Member] | None = None,
     groups: list[GroupRef] | None = None,
+    document: dict[str, Any] | None = None,
 ) -> StoredResource:
-    resource_id, document, version, created, last_modified = row
+    """A row as a `StoredResource`; `document` is the row's text decoded, if known."""
+    resource_id, text, version, created, last_modified = row
     return StoredResource(
         resource_type=resource_type,
         id=resource_id,
-        text=document,
+        text=text,
+        document=document,
         version=version,
         created=parse_instant(created),
         last_modified=parse_instant(last_modified),

@@ -19,7 +19,6 @@ from scim_gateway.backends.columns import (
     fold,
     format_instant,
     new_id,
-    parse_instant,
     string_attribute,
     utc_now,
 )
@@ -29,7 +28,7 @@ from scim_gateway.backends.errors import (
     VersionMismatchError,
 )
 from scim_gateway.backends.sqlite_emails import index_emails
-from scim_gateway.backends.sqlite_query import literal
+from scim_gateway.backends.sqlite_query import literal, to_resource
 
 __all__ = [
     "add_members",
@@ -89,16 +88,8 @@ def prepare_insert(
         assert seq is not None  # an INSERT into a rowid table always sets it
         index_emails(connection, seq, text, is_new=True)
 
-    stored = StoredResource(
-        resource_type=resource_type,
-        id=resource_id,
-        version=1,
-        created=parse_instant(now),
-        last_modified=parse_instant(now),
-        document=document,
-        text=text,
-    )
-    return stored, insert
+    row = (resource_id, text, 1, now, now)
+    return to_resource(resource_type, row, document=document), insert
 
 
 def update_resource(
@@ -123,15 +114,8 @@ def update_resource(
         _raise_missing(connection, tenant, resource_type, resource_id, expected_version)
     version, created, seq = row
     index_emails(connection, seq, text, is_new=False)
-    return StoredResource(
-        resource_type=resource_type,
-        id=resource_id,
-        version=version,
-        created=parse_instant(created),
-        last_modified=parse_instant(now),
-        document=document,
-        text=text,
-    )
+    row = (resource_id, text, version, created, now)
+    return to_resource(resource_type, row, document=document)
 
 
 def delete_resource(
