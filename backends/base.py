@@ -76,6 +76,11 @@ class StoredResource:
     users read with groups, both ordered by id; otherwise they are None.
     `created` and `last_modified` are aware UTC datetimes. Treat it as
     immutable: the document is shared, and writers work on copies.
+
+    `memo` is where a reader of the resource may keep what it derived from
+    it (the gateway keeps the rendered JSON there): a backend that hands out
+    the same object again saves that work, and since the object never
+    changes, neither does what was derived from it.
     """
 
     __slots__ = (
@@ -86,6 +91,7 @@ class StoredResource:
         "id",
         "last_modified",
         "members",
+        "memo",
         "resource_type",
         "version",
     )
@@ -114,6 +120,7 @@ class StoredResource:
         self.groups = groups
         self._document = document
         self._text = text
+        self.memo: object = None
 
     @property
     def document(self) -> dict[str, Any]:

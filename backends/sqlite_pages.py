@@ -1,12 +1,18 @@
-"""What a SQLite reader keeps between list requests: totals and page anchors.
+"""What a SQLite reader keeps between list requests: totals, anchors, resources.
 
 Counting every match for `totalResults` costs more than a page, and so does
 `OFFSET`, which SQLite steps through row by row, evaluating the filter on
 each. A reader therefore keeps, per list statement, the number of matches
 and, for the default order (creation order, `r.seq`), the `seq` of every
 `spacing`-th match: a page at offset O then starts at the anchor below O
-and skips fewer than `spacing` rows. Both are kept only while
-`PRAGMA data_version` says nothing was written to the file.
+and skips fewer than `spacing` rows.
+
+It also keeps the resources its pages held, with their groups: a client
+that pages through the users again, or many clients listing the same users,
+then get the same objects back, along with what the gateway derived from
+them (`StoredResource.memo`), instead of rebuilding each from its row and
+looking up its groups. Everything is kept only while `PRAGMA data_version`
+says nothing was written to the file.
 """
 
 from __future__ import annotations
@@ -16,13 +22,26 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ANCHOR_SPACING", "MAX_ANCHORS", "Anchors", "PageCache", "Walk"]
+from scim_gateway.backends.base import StoredResource
+
+__all__ = [
+    "ANCHOR_SPACING",
+    "MAX_ANCHORS",
+    "MAX_KEPT_RESOURCES",
+    "Anchors",
+    "PageCache",
+    "Walk",
+]
 
 ANCHOR_SPACING = 256
 MAX_ANCHORS = 1024
+# About 2 KB each with the rendered JSON: a few tens of MB per reader at most.
+MAX_KEPT_RESOURCES = 10_000
 _LOWEST = -(2**63)
 
 Key = tuple[str, tuple[object, ...]]
+# Resources as pages read them: by tenant and whether with their groups.
+KeptKey = tuple[str, bool]
 
 
 @dataclass(frozen=True)
@@ -65,17 +84,40 @@ class PageCache:
     most `size` statements, each with at most `MAX_ANCHORS` anchors.
     """
 
-    def __init__(self, *, size: int = 64) -> None:
+    def __init__(self, *, size: int = 64, resources: int = MAX_KEPT_RESOURCES) -> None:
         self._size = size
         self._version: int | None = None
         self._entries: dict[Key, int | Anchors] = {}
+        self._resource_limit = resources
+        self._resource_count = 0
+        self._resources: dict[KeptKey, dict[str, StoredResource]] = {}
 
     def check(self, connection: sqlite3.Connection) -> None:
         """Forget everything if the file changed; call first in the transaction."""
         version = connection.execute("PRAGMA data_version").fetchone()[0]
         if version != self._version:
             self._entries.clear()
+            self._forget_resources()
             self._version = version
+
+    def resources(self, tenant: str, with_groups: bool) -> dict[str, StoredResource]:
+        """The resources kept of `tenant`, by id, read with or without groups."""
+        return self._resources.get((tenant, with_groups)) or {}
+
+    def keep_resources(
+        self, tenant: str, with_groups: bool, found: Sequence[StoredResource]
+    ) -> None:
+        """Keep resources a page read, for as long as the file is unchanged."""
+        if self._resource_count + len(found) > self._resource_limit:
+            self._forget_resources()
+        kept = self._resources.setdefault((tenant, with_groups), {})
+        before = len(kept)
+        kept.update((resource.id, resource) for resource in found)
+        self._resource_count += len(kept) - before
+
+    def _forget_resources(self) -> None:
+        self._resources.clear()
+        self._resource_count = 0
 
     def total(
         self, connection: sqlite3.Connection, sql: str, params: Sequence[object]

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from scim_gateway.backends import sqlite_emails as emails
 from scim_gateway.backends.base import (
@@ -38,6 +38,7 @@ from scim_gateway.backends.sqlite_pages import ANCHOR_SPACING, PageCache, Walk
 from scim_gateway.filters.ast import AttrPath
 
 __all__ = [
+    "RESOURCES_BY_IDS",
     "PageStatements",
     "SqliteCompiler",
     "fetch_page",
@@ -265,7 +266,14 @@ class PageStatements:
     anchored_sql: str | None = None
 
 
-def page_statements(tenant: str, resource_type: str, query: Query) -> PageStatements:
+def page_statements(
+    tenant: str,
+    resource_type: str,
+    query: Query,
+    *,
+    columns: str = RESOURCE_COLUMNS,
+) -> PageStatements:
+    """The statements of `query`; a page's rows hold `columns`."""
     compiler = SqliteCompiler(resource_type)
     where = (
         f"r.tenant = {compiler.param(tenant)}"
@@ -281,7 +289,7 @@ def page_statements(tenant: str, resource_type: str, query: Query) -> PageStatem
     statements = PageStatements(
         f"SELECT count(*) FROM resources AS r WHERE {where}",
         count_params,
-        f"SELECT {RESOURCE_COLUMNS} FROM resources AS r WHERE {where}"
+        f"SELECT {columns} FROM resources AS r WHERE {where}"
         f" ORDER BY {order} LIMIT ? OFFSET ?",
         [*compiler.params, limit, offset],
     )
@@ -294,7 +302,7 @@ def page_statements(tenant: str, resource_type: str, query: Query) -> PageStatem
             " AND r.seq >= ? ORDER BY r.seq LIMIT 1 OFFSET ?",
             f"SELECT count(*) FROM resources AS r WHERE {where} AND r.seq >= ?",
         ),
-        anchored_sql=f"SELECT {RESOURCE_COLUMNS} FROM resources AS r WHERE {where}"
+        anchored_sql=f"SELECT {columns} FROM resources AS r WHERE {where}"
         " AND r.seq >= ? ORDER BY r.seq LIMIT ? OFFSET ?",
     )
 
@@ -307,22 +315,31 @@ def fetch_page(
     *,
     cache: PageCache | None = None,
 ) -> Page:
-    """The number of matches and one page of them, in one read transaction."""
-    statements = page_statements(tenant, resource_type, query)
+    """The number of matches and one page of them, in one read transaction.
+
+    Groups with their members are read afresh, as their members may be many.
+    Any other page reads only its ids in order, then the rows of those
+    resources that the reader has not kept (`PageCache.resources`).
+    """
+    keeps = not query.with_members
+    columns = "r.id" if keeps else RESOURCE_COLUMNS
+    statements = page_statements(tenant, resource_type, query, columns=columns)
     cache = cache or PageCache()
     with snapshot(connection):
         cache.check(connection)
         if query.count is not None and query.count <= 0:
             return Page([], _total(connection, statements, cache))
         rows, total = _page_rows(connection, statements, query, cache)
-        resources = _to_resources(
-            connection,
-            tenant,
-            resource_type,
-            rows,
-            query.with_members,
-            query.with_groups,
-        )
+        if keeps:
+            ids = [row[0] for row in rows]
+            resources = _kept_resources(
+                connection, tenant, resource_type, ids, query.with_groups, cache
+            )
+        else:
+            full = cast(list[ResourceRow], rows)
+            resources = _to_resources(
+                connection, tenant, resource_type, full, True, query.with_groups
+            )
         return Page(resources, total)
 
 
@@ -331,7 +348,7 @@ def _page_rows(
     statements: PageStatements,
     query: Query,
     cache: PageCache,
-) -> tuple[list[ResourceRow], int]:
+) -> tuple[list[tuple[Any, ...]], int]:
     offset = max(query.start_index, 1) - 1
     if statements.anchored_sql is not None and offset >= ANCHOR_SPACING:
         return _anchored_rows(connection, statements, query, cache)
@@ -348,7 +365,7 @@ def _anchored_rows(
     statements: PageStatements,
     query: Query,
     cache: PageCache,
-) -> tuple[list[ResourceRow], int]:
+) -> tuple[list[tuple[Any, ...]], int]:
     """A page far from the start: from the nearest kept anchor, not by OFFSET."""
     assert statements.walk is not None and statements.anchored_sql is not None
     key = (statements.count_sql, tuple(statements.count_params))
@@ -385,6 +402,36 @@ def _to_resources(
         groups = fetch_groups(connection, tenant, ids)
         return [to_resource(resource_type, r, groups=groups[r[0]]) for r in rows]
     return [to_resource(resource_type, row) for row in rows]
+
+
+# The rows of a list of ids, looked up one by one in the id index (`CROSS
+# JOIN` keeps SQLite from scanning the tenant instead).
+RESOURCES_BY_IDS = (
+    f"SELECT {RESOURCE_COLUMNS} FROM json_each(?) AS j"
+    " CROSS JOIN resources AS r WHERE r.tenant = ? AND r.id = j.value"
+)
+
+
+def _kept_resources(
+    connection: sqlite3.Connection,
+    tenant: str,
+    resource_type: str,
+    ids: list[str],
+    with_groups: bool,
+    cache: PageCache,
+) -> list[StoredResource]:
+    """The resources of `ids`, in order: those kept, the others read and kept."""
+    found = list(map(cache.resources(tenant, with_groups).get, ids))
+    missing = [i for i, r in zip(ids, found, strict=True) if r is None]
+    if not missing:
+        return cast(list[StoredResource], found)
+    rows = connection.execute(RESOURCES_BY_IDS, (json.dumps(missing), tenant))
+    built = _to_resources(
+        connection, tenant, resource_type, rows.fetchall(), False, with_groups
+    )
+    cache.keep_resources(tenant, with_groups, built)
+    by_id = {r.id: r for r in built}
+    return [r if r is not None else by_id[i] for i, r in zip(ids, found, strict=True)]
 
 
 def _among(column: str, ids: list[str]) -> tuple[str, str]:

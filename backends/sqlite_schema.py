@@ -79,6 +79,16 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
     (2, credentials.MIGRATION),
     (3, invitations.MIGRATION),
     (4, emails.MIGRATION),
+    # A page reads its ids from this index alone, in creation order; the
+    # index it replaces held the same entries without the id.
+    (
+        5,
+        (
+            "CREATE INDEX resources_in_order ON resources"
+            " (tenant, resource_type, seq, id)",
+            "DROP INDEX resources_by_type",
+        ),
+    ),
 ]
 
 

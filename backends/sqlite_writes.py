@@ -31,6 +31,7 @@ from scim_gateway.backends.sqlite_emails import index_emails
 from scim_gateway.backends.sqlite_query import literal, to_resource
 
 __all__ = [
+    "MEMBER_INSERT",
     "add_members",
     "delete_resource",
     "prepare_insert",
@@ -186,16 +187,21 @@ def replace_members(
         _touch(connection, tenant, group_id)
 
 
+# From the ids to their rows, by the id index: `CROSS JOIN` keeps that order,
+# where SQLite would otherwise be free to scan all of a tenant's resources in
+# an index that holds the id, testing each against the list.
+MEMBER_INSERT = (
+    "INSERT OR IGNORE INTO memberships (tenant, group_id, member_id, member_type)"
+    " SELECT ?, ?, r.id, r.resource_type FROM json_each(?) AS j"
+    " CROSS JOIN resources AS r WHERE r.tenant = ? AND r.id = j.value"
+)
+
+
 def _insert_members(
     connection: sqlite3.Connection, tenant: str, group_id: str, ids: str
 ) -> bool:
     """Insert the memberships not there yet; True if any was."""
-    cursor = connection.execute(
-        "INSERT OR IGNORE INTO memberships (tenant, group_id, member_id, member_type)"
-        " SELECT ?, ?, r.id, r.resource_type FROM resources AS r"
-        " WHERE r.tenant = ? AND r.id IN (SELECT value FROM json_each(?))",
-        (tenant, group_id, tenant, ids),
-    )
+    cursor = connection.execute(MEMBER_INSERT, (tenant, group_id, ids, tenant))
     return cursor.rowcount > 0
 
 

@@ -316,7 +316,7 @@ class ResourceEndpoints:
                         resource_type,
                         projection,
                         base_url=base_url,
-                        extensions=extensions.get(s.id),
+                        extensions=extensions.get(s.id) if extensions else None,
                     )
                     for s in page.resources
                 )

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -82,6 +82,15 @@ def render(
     a hundred users then costs no decoding and re-encoding of documents.
     The result is the same document either way; `orjson` embeds a fragment.
     """
+    memo = stored.memo
+    if memo is not None and not extensions and projection.keeps_stored_documents:
+        # With nothing added from outside the resource, the response depends
+        # only on the resource, its type and the base URL: kept on the
+        # resource for the next request that reads the same object (a
+        # backend's kept page).
+        (memo_url, memo_type), fragment = cast(_Memo, memo)
+        if memo_type is resource_type and memo_url == base_url:
+            return fragment
     extra = extensions or {}
 
     def long_way() -> dict[str, Any]:
@@ -103,7 +112,7 @@ def render(
     except TypeError:
         return long_way()
     # `added` always holds `meta`, so neither part is empty.
-    return orjson.Fragment(
+    fragment = orjson.Fragment(
         b'{"id":'
         + orjson.dumps(stored.id)
         + b","
@@ -111,6 +120,13 @@ def render(
         + b","
         + added_part[1:]
     )
+    if not extra:
+        stored.memo = ((base_url, resource_type), fragment)
+    return fragment
+
+
+# What `render` keeps on a resource: for which base URL and type, and the JSON.
+_Memo = tuple[tuple[str, ResourceType], orjson.Fragment]
 
 
 def _is_object(text: str) -> bool:

@@ -10,6 +10,7 @@ store (compact text from SQLite and memory, spaced text from Postgres' jsonb).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -143,6 +144,31 @@ def test_stored_text_renders_as_the_decoded_document(
     fast = render(stored, USERS, projection, base_url=BASE, extensions=extensions)
     assert isinstance(fast, orjson.Fragment)
     assert as_document(fast) == long_way(stored, projection, extensions)
+
+
+def test_a_rendered_resource_is_kept_for_its_base_url_and_type() -> None:
+    stored = stored_user({"userName": "ada"}, groups=[GroupRef("g1", "Staff")])
+    # The same type as another registry may describe it, e.g. without
+    # the enterprise extension: nothing rendered for `USERS` is reused.
+    other_users = replace(USERS, extensions=())
+    elsewhere = "https://other.test/scim"
+    invited = {INVITATION_USER: {"state": "invited"}}
+
+    first = render(stored, USERS, default(), base_url=BASE)
+    again = render(stored, USERS, default(), base_url=BASE)
+    moved = render(stored, USERS, default(), base_url=elsewhere)
+    retyped = render(stored, other_users, default(other_users), base_url=elsewhere)
+    with_invitation = render(
+        stored, USERS, default(), base_url=BASE, extensions=invited
+    )
+    last = render(stored, USERS, default(), base_url=BASE)
+
+    assert again is first
+    assert as_document(moved)["meta"]["location"] == f"{elsewhere}/Users/{stored.id}"
+    assert as_document(moved)["groups"][0]["$ref"] == f"{elsewhere}/Groups/g1"
+    assert retyped is not moved and as_document(retyped) == as_document(moved)
+    assert as_document(with_invitation) == long_way(stored, default(), invited)
+    assert last is not first and as_document(last) == as_document(first)
 
 
 def test_an_extension_shown_renders_the_long_way() -> None:
