@@ -1,8 +1,9 @@
 """The SQLite backend: one database file, a writer connection and a few readers.
 
-Writes are serialised on one connection behind an asyncio lock, one
-`BEGIN IMMEDIATE` transaction per unit of work; reads run on separate
-connections, which WAL mode lets proceed beside the writer. Each operation
+Writes are serialised on one connection behind an asyncio lock, units of
+work in `BEGIN IMMEDIATE` transactions that several queued units may share
+(`sqlite_units`); reads run on separate connections, which WAL mode lets
+proceed beside the writer. Each operation
 is one function run on the connection's aiosqlite thread, so it costs one
 hop from the event loop however many statements it takes.
 """
@@ -23,6 +24,7 @@ import anyio
 
 from scim_gateway.backends import sqlite_credentials as credentials
 from scim_gateway.backends import sqlite_invitations as invitations
+from scim_gateway.backends import sqlite_units as units
 from scim_gateway.backends import sqlite_writes as writes
 from scim_gateway.backends.base import (
     Backend,
@@ -146,24 +148,10 @@ class _Worker:
             logger.warning("sqlite.close_failed error=%s", exc)
 
 
-def _begin_and(
-    begin: bool, function: Callable[[sqlite3.Connection], T]
-) -> Callable[[sqlite3.Connection], T]:
-    def run(connection: sqlite3.Connection) -> T:
-        if begin:
-            connection.execute("BEGIN IMMEDIATE")
-        return function(connection)
-
-    return run
-
-
 def _after(
     pending: list[Callable[[sqlite3.Connection], object]],
     function: Callable[[sqlite3.Connection], T],
 ) -> Callable[[sqlite3.Connection], T]:
-    if not pending:
-        return function
-
     def run(connection: sqlite3.Connection) -> T:
         for earlier in pending:
             earlier(connection)
@@ -172,54 +160,24 @@ def _after(
     return run
 
 
-def _atomically(
-    function: Callable[[sqlite3.Connection], T],
-) -> Callable[[sqlite3.Connection], T]:
-    """`function` in a write transaction of its own, all on the writer's thread."""
-
-    def run(connection: sqlite3.Connection) -> T:
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            result = function(connection)
-        except BaseException:
-            _rollback(connection)
-            raise
-        _commit(connection)
-        return result
-
-    return run
-
-
-def _commit(connection: sqlite3.Connection) -> None:
-    if not connection.in_transaction:
-        return
-    try:
-        connection.execute("COMMIT")
-    except sqlite3.Error:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-
-
-def _rollback(connection: sqlite3.Connection) -> None:
-    if connection.in_transaction:
-        connection.execute("ROLLBACK")
-
-
 class SqliteTransaction(Transaction):
-    """A unit of work on the writer; `BEGIN IMMEDIATE` rides on its first call.
+    """A unit of work on the writer; it opens the transaction on its first call.
 
     Writes that return nothing (member changes, the invitation and its
-    outbox message) wait for the next call or the commit and ride on it, so
-    a new user and its invitation cost two hops to the writer's thread, and
-    a member added to a group two. The writer is locked for the whole unit,
-    so each hop saved is time every other writer gets back. A deferred write
-    that fails (an unknown member) raises from the call it rode on, and the
-    unit fails as a whole.
+    outbox message) wait for the next call or the end of the unit and ride
+    on it, so a new user and its invitation cost two hops to the writer's
+    thread, and a member added to a group two. The writer is locked for the
+    whole unit, so each hop saved is time every other writer gets back. A
+    deferred write that fails (an unknown member) raises from the call it
+    rode on, and the unit fails as a whole.
+
+    A unit that `joins` the changes of earlier units still to be committed
+    (`sqlite_units`) opens a savepoint instead of a transaction.
     """
 
-    def __init__(self, worker: _Worker, tenant: str) -> None:
+    def __init__(self, worker: _Worker, tenant: str, *, joins: bool = False) -> None:
         self.tenant = tenant
+        self.joins = joins
         self._worker = worker
         self._has_begun = False
         self._pending: list[Callable[[sqlite3.Connection], object]] = []
@@ -228,21 +186,36 @@ class SqliteTransaction(Transaction):
         begin = not self._has_begun
         self._has_begun = True
         pending, self._pending = self._pending, []
-        return await self._worker.run(_begin_and(begin, _after(pending, function)))
+        if pending:
+            function = _after(pending, function)
+        return await self._worker.run(
+            units.opening(begin=begin, joins=self.joins, function=function)
+        )
 
     def _defer(self, function: Callable[[sqlite3.Connection], object]) -> None:
         self._pending.append(function)
 
-    async def commit(self) -> None:
-        if self._pending:
-            await self._run(_commit)
-        elif self._has_begun:
-            await self._worker.run(_commit)
+    @property
+    def has_work(self) -> bool:
+        """Whether the unit has written, or holds writes back, on the writer."""
+        return self._has_begun or bool(self._pending)
 
-    async def rollback(self) -> None:
-        self._pending.clear()
-        if self._has_begun:
-            await self._worker.run(_rollback)
+    async def end(self, *, failed: bool, should_commit: bool) -> units.UnitEnd:
+        """Write or undo the unit in one hop; commit the group if asked."""
+        pending, self._pending = self._pending, []
+        if failed:
+            pending = []
+        if not (self._has_begun or pending or (should_commit and self.joins)):
+            return units.UnitEnd(None, None, self.joins)
+        return await self._worker.run(
+            units.ending(
+                pending,
+                has_begun=self._has_begun,
+                joins=self.joins,
+                failed=failed,
+                should_commit=should_commit,
+            )
+        )
 
     async def get(
         self,
@@ -360,6 +333,11 @@ class SqliteBackend(Backend, CredentialStore):
         self._next_reader = 0
         # aiosqlite runs on asyncio only; its lock is a tenth of anyio's cost.
         self._write_lock = asyncio.Lock()
+        # Units waiting for the lock, and the finished ones whose changes
+        # wait in the writer's open transaction for one COMMIT.
+        self._waiting = 0
+        self._group: units.CommitGroup | None = None
+        self._stalled: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         if self._writer is not None:
@@ -380,9 +358,10 @@ class SqliteBackend(Backend, CredentialStore):
         logger.info("sqlite.open path=%s migrations_applied=%s", self.path, applied)
 
     async def close(self) -> None:
-        async with self._write_lock:
+        async with self._turn():
             if self._writer is None:
                 return
+            await self._commit_group()
             writer, readers = self._writer, self._readers
             self._writer, self._readers = None, []
             await self._optimize(writer)
@@ -399,20 +378,122 @@ class SqliteBackend(Backend, CredentialStore):
     @asynccontextmanager
     async def _transaction(self, tenant: str) -> AsyncIterator[Transaction]:
         writer = self._require(self._writer)
-        async with self._write_lock:
-            transaction = SqliteTransaction(writer, tenant)
+        async with self._turn():
+            transaction = SqliteTransaction(
+                writer, tenant, joins=self._group is not None
+            )
             try:
                 yield transaction
             except BaseException:
                 with anyio.CancelScope(shield=True):
-                    await self._roll_back(transaction)
+                    await self._end(transaction, failed=True)
                 raise
-            try:
-                await transaction.commit()
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await self._roll_back(transaction)
-                raise
+            with anyio.CancelScope(shield=True):
+                group = await self._end(transaction, failed=False)
+        if group is not None:
+            with anyio.CancelScope(shield=True):
+                await group.outcome
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Hold the writer lock, counted among its waiters until it is held."""
+        self._waiting += 1
+        try:
+            await self._write_lock.acquire()
+        except BaseException:
+            self._waiting -= 1
+            self._rescue_stalled_group()
+            raise
+        self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
+    def _passes_on(self, group: units.CommitGroup | None) -> bool:
+        """Whether a finished unit leaves its changes to the next unit's COMMIT."""
+        size = 0 if group is None else group.size
+        return self._waiting > 0 and size + 1 < units.GROUP_LIMIT
+
+    async def _end(
+        self, transaction: SqliteTransaction, *, failed: bool
+    ) -> units.CommitGroup | None:
+        """End a unit; returns the group whose COMMIT it must wait for, if any.
+
+        Raises:
+            BackendError: the unit's held-back writes, or the COMMIT, failed.
+        """
+        group = self._group
+        passes = self._passes_on(group)
+        try:
+            end = await transaction.end(failed=failed, should_commit=not passes)
+        except BaseException as exc:
+            # The hop itself failed: what is open is rolled back, and the
+            # group fails with it.
+            await self._abandon_group(exc)
+            if failed:
+                return None
+            raise
+        if not passes or not end.is_open:
+            self._group = None
+            if group is not None:
+                group.settle(_group_error(end, passed=passes))
+            group = None
+        elif end.unit_error is None and not failed:
+            if group is None:
+                group = self._group = units.CommitGroup()
+            group.size += 1
+        else:
+            group = None
+        if self._group is not None and self._waiting == 0:
+            # The waiter this unit counted on was cancelled during the hop.
+            await self._commit_group()
+        if failed:
+            if end.unit_error is not None:
+                logger.warning("sqlite.rollback_failed error=%s", end.unit_error)
+            return None
+        for error in (end.unit_error, end.commit_error):
+            if error is not None:
+                raise _translated(error)
+        return group
+
+    async def _abandon_group(self, exc: BaseException) -> None:
+        group, self._group = self._group, None
+        try:
+            if self._writer is not None:
+                await self._writer.run(units.rollback)
+        except BackendError as error:
+            logger.warning("sqlite.rollback_failed error=%s", error)
+        if group is not None:
+            group.settle(
+                UnavailableError(f"SQLite commit failed: {type(exc).__name__}")
+            )
+
+    async def _commit_group(self) -> None:
+        """Commit the changes units left for the next one; the lock is held."""
+        group, self._group = self._group, None
+        if group is None:
+            return
+        try:
+            await self._require(self._writer).run(units.commit)
+        except Exception as exc:
+            group.settle(exc)
+        else:
+            group.settle(None)
+
+    def _rescue_stalled_group(self) -> None:
+        # A unit passed its changes on to a waiter that was then cancelled:
+        # with nobody else coming, a task of its own commits them.
+        if self._group is None or self._waiting > 0 or self._write_lock.locked():
+            return
+        task = asyncio.get_running_loop().create_task(self._commit_stalled())
+        self._stalled.add(task)
+        task.add_done_callback(self._stalled.discard)
+
+    async def _commit_stalled(self) -> None:
+        async with self._turn():
+            if self._writer is not None:
+                await self._commit_group()
 
     async def get(
         self,
@@ -510,14 +591,29 @@ class SqliteBackend(Backend, CredentialStore):
         )
 
     async def _write(self, function: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `function` in a write transaction of its own, in one hop.
+        """Run `function` as a unit of its own, in one hop, and commit.
 
-        The outbox worker writes one of these per delivered message, beside
-        the requests' own units, so the writer lock is held for one hop only.
+        The outbox worker writes one of these per batch of messages, beside
+        the requests' own units, so the writer lock is held for one hop only;
+        it commits the changes other units left for it too.
         """
         writer = self._require(self._writer)
-        async with self._write_lock:
-            return await writer.run(_atomically(function))
+        async with self._turn():
+            group, self._group = self._group, None
+            try:
+                result, end = await writer.run(
+                    units.alone(function, joins=group is not None)
+                )
+            except BaseException as exc:
+                self._group = group
+                await self._abandon_group(exc)
+                raise
+        if group is not None:
+            group.settle(_group_error(end, passed=False))
+        for error in (end.unit_error, end.commit_error):
+            if error is not None:
+                raise _translated(error)
+        return cast(T, result)
 
     def _reader(self) -> _Worker:
         readers = self._readers
@@ -539,12 +635,6 @@ class SqliteBackend(Backend, CredentialStore):
             await writer.run(lambda c: c.execute("PRAGMA optimize"))
         except BackendError as exc:
             logger.warning("sqlite.optimize_failed error=%s", exc)
-
-    async def _roll_back(self, transaction: SqliteTransaction) -> None:
-        try:
-            await transaction.rollback()
-        except BackendError as exc:
-            logger.warning("sqlite.rollback_failed error=%s", exc)
 
     def _probe(self) -> None:
         """Open and close the file once, so that a bad path fails here.
@@ -581,6 +671,9 @@ class SqliteBackend(Backend, CredentialStore):
     def _prepare_writer(self, connection: sqlite3.Connection) -> list[int]:
         _yield_to_event_loop()
         configure(connection, busy_timeout=self._busy_timeout)
+        # A unit that joins a group marks its start with a savepoint, whose
+        # journal then stays in memory rather than in a temporary file.
+        connection.execute("PRAGMA temp_store = MEMORY")
         enable_wal(connection)
         return apply_migrations(connection)
 
@@ -588,6 +681,22 @@ class SqliteBackend(Backend, CredentialStore):
         _yield_to_event_loop()
         configure(connection, busy_timeout=self._busy_timeout)
         connection.execute("PRAGMA query_only = ON")
+
+
+def _translated(error: Exception) -> Exception:
+    return translate(error) if isinstance(error, sqlite3.Error | ValueError) else error
+
+
+def _group_error(end: units.UnitEnd, *, passed: bool) -> Exception | None:
+    """What the units of a group learn of the hop that was to commit them.
+
+    A hop that passed the group on but left no transaction open lost it.
+    """
+    if end.commit_error is not None:
+        return _translated(end.commit_error)
+    if passed or end.is_open:
+        return UnavailableError("SQLite rolled back the changes of finished units")
+    return None
 
 
 def _yield_to_event_loop() -> None:
