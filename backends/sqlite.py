@@ -574,9 +574,7 @@ class SqliteBackend(Backend, CredentialStore):
         )
 
     async def complete_outbox_many(self, entries: Sequence[OutboxEntry]) -> list[bool]:
-        return await self._write(
-            lambda c: [invitations.finish_outbox(c, e, None, None) for e in entries]
-        )
+        return await self._write(lambda c: invitations.complete_outbox_many(c, entries))
 
     async def retry_outbox(
         self, entry: OutboxEntry, error: str, *, retry_at: datetime
