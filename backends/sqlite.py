@@ -10,7 +10,6 @@ hop from the event loop however many statements it takes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sqlite3
@@ -195,11 +194,6 @@ class SqliteTransaction(Transaction):
     def _defer(self, function: Callable[[sqlite3.Connection], object]) -> None:
         self._pending.append(function)
 
-    @property
-    def has_work(self) -> bool:
-        """Whether the unit has written, or holds writes back, on the writer."""
-        return self._has_begun or bool(self._pending)
-
     async def end(self, *, failed: bool, should_commit: bool) -> units.UnitEnd:
         """Write or undo the unit in one hop; commit the group if asked."""
         pending, self._pending = self._pending, []
@@ -331,13 +325,7 @@ class SqliteBackend(Backend, CredentialStore):
         self._writer: _Worker | None = None
         self._readers: list[_Worker] = []
         self._next_reader = 0
-        # aiosqlite runs on asyncio only; its lock is a tenth of anyio's cost.
-        self._write_lock = asyncio.Lock()
-        # Units waiting for the lock, and the finished ones whose changes
-        # wait in the writer's open transaction for one COMMIT.
-        self._waiting = 0
-        self._group: units.CommitGroup | None = None
-        self._stalled: set[asyncio.Task[None]] = set()
+        self._queue = units.UnitQueue(self._writer_or_none, translate)
 
     async def open(self) -> None:
         if self._writer is not None:
@@ -358,10 +346,10 @@ class SqliteBackend(Backend, CredentialStore):
         logger.info("sqlite.open path=%s migrations_applied=%s", self.path, applied)
 
     async def close(self) -> None:
-        async with self._turn():
+        async with self._queue.turn():
             if self._writer is None:
                 return
-            await self._commit_group()
+            await self._queue.commit_group()
             writer, readers = self._writer, self._readers
             self._writer, self._readers = None, []
             await self._optimize(writer)
@@ -378,122 +366,23 @@ class SqliteBackend(Backend, CredentialStore):
     @asynccontextmanager
     async def _transaction(self, tenant: str) -> AsyncIterator[Transaction]:
         writer = self._require(self._writer)
-        async with self._turn():
-            transaction = SqliteTransaction(
-                writer, tenant, joins=self._group is not None
-            )
+        queue = self._queue
+        async with queue.turn():
+            transaction = SqliteTransaction(writer, tenant, joins=queue.is_open)
             try:
                 yield transaction
             except BaseException:
                 with anyio.CancelScope(shield=True):
-                    await self._end(transaction, failed=True)
+                    await queue.end(transaction, failed=True)
                 raise
             with anyio.CancelScope(shield=True):
-                group = await self._end(transaction, failed=False)
+                group = await queue.end(transaction, failed=False)
         if group is not None:
             with anyio.CancelScope(shield=True):
                 await group.outcome
 
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """Hold the writer lock, counted among its waiters until it is held."""
-        self._waiting += 1
-        try:
-            await self._write_lock.acquire()
-        except BaseException:
-            self._waiting -= 1
-            self._rescue_stalled_group()
-            raise
-        self._waiting -= 1
-        try:
-            yield
-        finally:
-            self._write_lock.release()
-
-    def _passes_on(self, group: units.CommitGroup | None) -> bool:
-        """Whether a finished unit leaves its changes to the next unit's COMMIT."""
-        size = 0 if group is None else group.size
-        return self._waiting > 0 and size + 1 < units.GROUP_LIMIT
-
-    async def _end(
-        self, transaction: SqliteTransaction, *, failed: bool
-    ) -> units.CommitGroup | None:
-        """End a unit; returns the group whose COMMIT it must wait for, if any.
-
-        Raises:
-            BackendError: the unit's held-back writes, or the COMMIT, failed.
-        """
-        group = self._group
-        passes = self._passes_on(group)
-        try:
-            end = await transaction.end(failed=failed, should_commit=not passes)
-        except BaseException as exc:
-            # The hop itself failed: what is open is rolled back, and the
-            # group fails with it.
-            await self._abandon_group(exc)
-            if failed:
-                return None
-            raise
-        if not passes or not end.is_open:
-            self._group = None
-            if group is not None:
-                group.settle(_group_error(end, passed=passes))
-            group = None
-        elif end.unit_error is None and not failed:
-            if group is None:
-                group = self._group = units.CommitGroup()
-            group.size += 1
-        else:
-            group = None
-        if self._group is not None and self._waiting == 0:
-            # The waiter this unit counted on was cancelled during the hop.
-            await self._commit_group()
-        if failed:
-            if end.unit_error is not None:
-                logger.warning("sqlite.rollback_failed error=%s", end.unit_error)
-            return None
-        for error in (end.unit_error, end.commit_error):
-            if error is not None:
-                raise _translated(error)
-        return group
-
-    async def _abandon_group(self, exc: BaseException) -> None:
-        group, self._group = self._group, None
-        try:
-            if self._writer is not None:
-                await self._writer.run(units.rollback)
-        except BackendError as error:
-            logger.warning("sqlite.rollback_failed error=%s", error)
-        if group is not None:
-            group.settle(
-                UnavailableError(f"SQLite commit failed: {type(exc).__name__}")
-            )
-
-    async def _commit_group(self) -> None:
-        """Commit the changes units left for the next one; the lock is held."""
-        group, self._group = self._group, None
-        if group is None:
-            return
-        try:
-            await self._require(self._writer).run(units.commit)
-        except Exception as exc:
-            group.settle(exc)
-        else:
-            group.settle(None)
-
-    def _rescue_stalled_group(self) -> None:
-        # A unit passed its changes on to a waiter that was then cancelled:
-        # with nobody else coming, a task of its own commits them.
-        if self._group is None or self._waiting > 0 or self._write_lock.locked():
-            return
-        task = asyncio.get_running_loop().create_task(self._commit_stalled())
-        self._stalled.add(task)
-        task.add_done_callback(self._stalled.discard)
-
-    async def _commit_stalled(self) -> None:
-        async with self._turn():
-            if self._writer is not None:
-                await self._commit_group()
+    def _writer_or_none(self) -> _Worker | None:
+        return self._writer
 
     async def get(
         self,
@@ -596,22 +485,7 @@ class SqliteBackend(Backend, CredentialStore):
         it commits the changes other units left for it too.
         """
         writer = self._require(self._writer)
-        async with self._turn():
-            group, self._group = self._group, None
-            try:
-                result, end = await writer.run(
-                    units.alone(function, joins=group is not None)
-                )
-            except BaseException as exc:
-                self._group = group
-                await self._abandon_group(exc)
-                raise
-        if group is not None:
-            group.settle(_group_error(end, passed=False))
-        for error in (end.unit_error, end.commit_error):
-            if error is not None:
-                raise _translated(error)
-        return cast(T, result)
+        return await self._queue.alone(writer, function)
 
     def _reader(self) -> _Worker:
         readers = self._readers
@@ -679,22 +553,6 @@ class SqliteBackend(Backend, CredentialStore):
         _yield_to_event_loop()
         configure(connection, busy_timeout=self._busy_timeout)
         connection.execute("PRAGMA query_only = ON")
-
-
-def _translated(error: Exception) -> Exception:
-    return translate(error) if isinstance(error, sqlite3.Error | ValueError) else error
-
-
-def _group_error(end: units.UnitEnd, *, passed: bool) -> Exception | None:
-    """What the units of a group learn of the hop that was to commit them.
-
-    A hop that passed the group on but left no transaction open lost it.
-    """
-    if end.commit_error is not None:
-        return _translated(end.commit_error)
-    if passed or end.is_open:
-        return UnavailableError("SQLite rolled back the changes of finished units")
-    return None
 
 
 def _yield_to_event_loop() -> None:

@@ -201,14 +201,14 @@ async def test_a_waiter_cancelled_after_the_hand_over_leaves_none_waiting(
     holder = Holder()
     waiting: list[asyncio.Task[object]] = []
     cancelled: list[bool] = []
-    lock = backend._write_lock
+    lock = backend._queue._lock
     release = lock.release
 
     def release_then_cancel() -> None:
         # The one moment no test reaches otherwise: between the hand-over
         # and the waiter's next step.
         release()
-        if backend._group is not None and waiting:
+        if backend._queue._group is not None and waiting:
             waiting.pop().cancel()
 
     monkeypatch.setattr(lock, "release", release_then_cancel)
