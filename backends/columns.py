@@ -6,7 +6,7 @@ that clashes in one clashes in all, and so that timestamps sort as text.
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,16 @@ __all__ = [
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, as `str(uuid.uuid4())` spells it.
+
+    Built from the random bytes directly: a create makes three of these, and
+    the `UUID` object in between was half the cost.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def utc_now() -> datetime:

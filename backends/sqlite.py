@@ -1,15 +1,15 @@
 """The SQLite backend: one database file, a writer connection and a few readers.
 
-Writes are serialised on one connection behind an asyncio lock, one
-`BEGIN IMMEDIATE` transaction per unit of work; reads run on separate
-connections, which WAL mode lets proceed beside the writer. Each operation
+Writes are serialised on one connection behind an asyncio lock, units of
+work in `BEGIN IMMEDIATE` transactions that several queued units may share
+(`sqlite_units`); reads run on separate connections, which WAL mode lets
+proceed beside the writer. Each operation
 is one function run on the connection's aiosqlite thread, so it costs one
 hop from the event loop however many statements it takes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sqlite3
@@ -23,6 +23,7 @@ import anyio
 
 from scim_gateway.backends import sqlite_credentials as credentials
 from scim_gateway.backends import sqlite_invitations as invitations
+from scim_gateway.backends import sqlite_units as units
 from scim_gateway.backends import sqlite_writes as writes
 from scim_gateway.backends.base import (
     Backend,
@@ -146,24 +147,10 @@ class _Worker:
             logger.warning("sqlite.close_failed error=%s", exc)
 
 
-def _begin_and(
-    begin: bool, function: Callable[[sqlite3.Connection], T]
-) -> Callable[[sqlite3.Connection], T]:
-    def run(connection: sqlite3.Connection) -> T:
-        if begin:
-            connection.execute("BEGIN IMMEDIATE")
-        return function(connection)
-
-    return run
-
-
 def _after(
     pending: list[Callable[[sqlite3.Connection], object]],
     function: Callable[[sqlite3.Connection], T],
 ) -> Callable[[sqlite3.Connection], T]:
-    if not pending:
-        return function
-
     def run(connection: sqlite3.Connection) -> T:
         for earlier in pending:
             earlier(connection)
@@ -172,54 +159,24 @@ def _after(
     return run
 
 
-def _atomically(
-    function: Callable[[sqlite3.Connection], T],
-) -> Callable[[sqlite3.Connection], T]:
-    """`function` in a write transaction of its own, all on the writer's thread."""
-
-    def run(connection: sqlite3.Connection) -> T:
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            result = function(connection)
-        except BaseException:
-            _rollback(connection)
-            raise
-        _commit(connection)
-        return result
-
-    return run
-
-
-def _commit(connection: sqlite3.Connection) -> None:
-    if not connection.in_transaction:
-        return
-    try:
-        connection.execute("COMMIT")
-    except sqlite3.Error:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-
-
-def _rollback(connection: sqlite3.Connection) -> None:
-    if connection.in_transaction:
-        connection.execute("ROLLBACK")
-
-
 class SqliteTransaction(Transaction):
-    """A unit of work on the writer; `BEGIN IMMEDIATE` rides on its first call.
+    """A unit of work on the writer; it opens the transaction on its first call.
 
     Writes that return nothing (member changes, the invitation and its
-    outbox message) wait for the next call or the commit and ride on it, so
-    a new user and its invitation cost two hops to the writer's thread, and
-    a member added to a group two. The writer is locked for the whole unit,
-    so each hop saved is time every other writer gets back. A deferred write
-    that fails (an unknown member) raises from the call it rode on, and the
-    unit fails as a whole.
+    outbox message) wait for the next call or the end of the unit and ride
+    on it, so a new user and its invitation cost two hops to the writer's
+    thread, and a member added to a group two. The writer is locked for the
+    whole unit, so each hop saved is time every other writer gets back. A
+    deferred write that fails (an unknown member) raises from the call it
+    rode on, and the unit fails as a whole.
+
+    A unit that `joins` the changes of earlier units still to be committed
+    (`sqlite_units`) opens a savepoint instead of a transaction.
     """
 
-    def __init__(self, worker: _Worker, tenant: str) -> None:
+    def __init__(self, worker: _Worker, tenant: str, *, joins: bool = False) -> None:
         self.tenant = tenant
+        self.joins = joins
         self._worker = worker
         self._has_begun = False
         self._pending: list[Callable[[sqlite3.Connection], object]] = []
@@ -228,21 +185,31 @@ class SqliteTransaction(Transaction):
         begin = not self._has_begun
         self._has_begun = True
         pending, self._pending = self._pending, []
-        return await self._worker.run(_begin_and(begin, _after(pending, function)))
+        if pending:
+            function = _after(pending, function)
+        return await self._worker.run(
+            units.opening(begin=begin, joins=self.joins, function=function)
+        )
 
     def _defer(self, function: Callable[[sqlite3.Connection], object]) -> None:
         self._pending.append(function)
 
-    async def commit(self) -> None:
-        if self._pending:
-            await self._run(_commit)
-        elif self._has_begun:
-            await self._worker.run(_commit)
-
-    async def rollback(self) -> None:
-        self._pending.clear()
-        if self._has_begun:
-            await self._worker.run(_rollback)
+    async def end(self, *, failed: bool, should_commit: bool) -> units.UnitEnd:
+        """Write or undo the unit in one hop; commit the group if asked."""
+        pending, self._pending = self._pending, []
+        if failed:
+            pending = []
+        if not (self._has_begun or pending or (should_commit and self.joins)):
+            return units.UnitEnd(None, None, self.joins)
+        return await self._worker.run(
+            units.ending(
+                pending,
+                has_begun=self._has_begun,
+                joins=self.joins,
+                failed=failed,
+                should_commit=should_commit,
+            )
+        )
 
     async def get(
         self,
@@ -358,8 +325,7 @@ class SqliteBackend(Backend, CredentialStore):
         self._writer: _Worker | None = None
         self._readers: list[_Worker] = []
         self._next_reader = 0
-        # aiosqlite runs on asyncio only; its lock is a tenth of anyio's cost.
-        self._write_lock = asyncio.Lock()
+        self._queue = units.UnitQueue(self._writer_or_none, translate)
 
     async def open(self) -> None:
         if self._writer is not None:
@@ -380,9 +346,10 @@ class SqliteBackend(Backend, CredentialStore):
         logger.info("sqlite.open path=%s migrations_applied=%s", self.path, applied)
 
     async def close(self) -> None:
-        async with self._write_lock:
+        async with self._queue.turn():
             if self._writer is None:
                 return
+            await self._queue.commit_group()
             writer, readers = self._writer, self._readers
             self._writer, self._readers = None, []
             await self._optimize(writer)
@@ -399,20 +366,23 @@ class SqliteBackend(Backend, CredentialStore):
     @asynccontextmanager
     async def _transaction(self, tenant: str) -> AsyncIterator[Transaction]:
         writer = self._require(self._writer)
-        async with self._write_lock:
-            transaction = SqliteTransaction(writer, tenant)
+        queue = self._queue
+        async with queue.turn():
+            transaction = SqliteTransaction(writer, tenant, joins=queue.is_open)
             try:
                 yield transaction
             except BaseException:
                 with anyio.CancelScope(shield=True):
-                    await self._roll_back(transaction)
+                    await queue.end(transaction, failed=True)
                 raise
-            try:
-                await transaction.commit()
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await self._roll_back(transaction)
-                raise
+            with anyio.CancelScope(shield=True):
+                group = await queue.end(transaction, failed=False)
+        if group is not None:
+            with anyio.CancelScope(shield=True):
+                await group.outcome
+
+    def _writer_or_none(self) -> _Worker | None:
+        return self._writer
 
     async def get(
         self,
@@ -493,9 +463,7 @@ class SqliteBackend(Backend, CredentialStore):
         )
 
     async def complete_outbox_many(self, entries: Sequence[OutboxEntry]) -> list[bool]:
-        return await self._write(
-            lambda c: [invitations.finish_outbox(c, e, None, None) for e in entries]
-        )
+        return await self._write(lambda c: invitations.complete_outbox_many(c, entries))
 
     async def retry_outbox(
         self, entry: OutboxEntry, error: str, *, retry_at: datetime
@@ -510,14 +478,14 @@ class SqliteBackend(Backend, CredentialStore):
         )
 
     async def _write(self, function: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `function` in a write transaction of its own, in one hop.
+        """Run `function` as a unit of its own, in one hop, and commit.
 
-        The outbox worker writes one of these per delivered message, beside
-        the requests' own units, so the writer lock is held for one hop only.
+        The outbox worker writes one of these per batch of messages, beside
+        the requests' own units, so the writer lock is held for one hop only;
+        it commits the changes other units left for it too.
         """
         writer = self._require(self._writer)
-        async with self._write_lock:
-            return await writer.run(_atomically(function))
+        return await self._queue.alone(writer, function)
 
     def _reader(self) -> _Worker:
         readers = self._readers
@@ -539,12 +507,6 @@ class SqliteBackend(Backend, CredentialStore):
             await writer.run(lambda c: c.execute("PRAGMA optimize"))
         except BackendError as exc:
             logger.warning("sqlite.optimize_failed error=%s", exc)
-
-    async def _roll_back(self, transaction: SqliteTransaction) -> None:
-        try:
-            await transaction.rollback()
-        except BackendError as exc:
-            logger.warning("sqlite.rollback_failed error=%s", exc)
 
     def _probe(self) -> None:
         """Open and close the file once, so that a bad path fails here.
@@ -581,6 +543,9 @@ class SqliteBackend(Backend, CredentialStore):
     def _prepare_writer(self, connection: sqlite3.Connection) -> list[int]:
         _yield_to_event_loop()
         configure(connection, busy_timeout=self._busy_timeout)
+        # A unit that joins a group marks its start with a savepoint, whose
+        # journal then stays in memory rather than in a temporary file.
+        connection.execute("PRAGMA temp_store = MEMORY")
         enable_wal(connection)
         return apply_migrations(connection)
 

@@ -32,6 +32,7 @@ from scim_gateway.backends.invitations import (
 __all__ = [
     "MIGRATION",
     "claim_outbox",
+    "complete_outbox_many",
     "enqueue",
     "find_invitation",
     "finish_outbox",
@@ -226,6 +227,43 @@ def finish_outbox(
         (status.value, error, entry.tenant, entry.user_id, entry.id),
     )
     return True
+
+
+def complete_outbox_many(
+    connection: sqlite3.Connection, entries: Sequence[OutboxEntry]
+) -> list[bool]:
+    """`finish_outbox` of delivered messages, in two statements for them all.
+
+    Two statements a message were most of what recording a batch cost.
+    """
+    if not entries:
+        return []
+    claims = json.dumps([[entry.id, entry.claim] for entry in entries])
+    rows = connection.execute(
+        "DELETE FROM outbox WHERE (id, claim) IN"
+        " (SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]')"
+        " FROM json_each(?) AS j)"
+        " RETURNING id, claim",
+        (claims,),
+    ).fetchall()
+    held = {(row[0], row[1]) for row in rows}
+    deleted = [entry for entry in entries if (entry.id, entry.claim) in held]
+    if deleted:
+        owners = json.dumps([[e.tenant, e.user_id, e.id] for e in deleted])
+        connection.execute(
+            "UPDATE invitations SET delivery = ?, last_delivery_error = NULL"
+            " WHERE (tenant, user_id, outbox_id) IN (SELECT"
+            " json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'),"
+            " json_extract(j.value, '$[2]') FROM json_each(?) AS j)",
+            (DeliveryStatus.DELIVERED.value, owners),
+        )
+    # A message named twice was deleted once: only its first entry held it.
+    outcomes = []
+    for entry in entries:
+        key = (entry.id, entry.claim)
+        outcomes.append(key in held)
+        held.discard(key)
+    return outcomes
 
 
 def _instant(value: datetime | None) -> str | None:

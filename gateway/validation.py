@@ -15,7 +15,8 @@ credentials (docs/resources.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,6 +159,31 @@ def check_immutable(
             _check_immutable_subs(attribute, new, old, name)
 
 
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """What one top-level key of a body names, worked out once per spelling.
+
+    `schema` alone is an extension's object; `attribute` with it one of its
+    attributes; neither a key under an unknown namespace, which is ignored.
+    """
+
+    resource_type: ResourceType
+    schema: Schema | None = None
+    attribute: Attribute | None = None
+    name: str = ""
+    is_schemas: bool = False
+    is_stored: bool = True
+    is_members: bool = False
+
+
+# The keys clients send are few and always spelled the same, so each
+# spelling's meaning is kept per registry, up to a bound that keys made up
+# by a client cannot push memory past.
+_KEYS_KEPT = 1024
+_known_keys: weakref.WeakKeyDictionary[SchemaRegistry, dict[tuple[str, str, str], _Key]]
+_known_keys = weakref.WeakKeyDictionary()
+
+
 class _BodyReader:
     """Reads the top-level keys of one body into a document."""
 
@@ -170,33 +196,67 @@ class _BodyReader:
         self.document: dict[str, Any] = {}
         self.member_ids: list[str] | None = None
         self._seen: set[str] = set()
+        known = _known_keys.get(registry)
+        if known is None:
+            known = _known_keys[registry] = {}
+        self._known = known
 
     def read(self, key: str, value: object) -> None:
-        if key.lower() == "schemas":
+        found = self._key(key, "", self._find)
+        if found.is_schemas:
             _check_schemas(value)
-            return
-        extension = self.resource_type.extension(key)
-        if extension is not None:
-            self._read_extension(extension, value)
-            return
-        found = self._find(key)
-        if found is None:
-            return
-        schema, attribute = found
-        self._read_attribute(schema, attribute, value)
+        elif found.attribute is not None:
+            self._read_attribute(found, value)
+        elif found.schema is not None:
+            self._read_extension(found.schema, value)
 
-    def _find(self, key: str) -> tuple[Schema, Attribute] | None:
-        """The attribute a key names; None for a key under an unknown namespace."""
+    def _key(self, key: str, within: str, find: Callable[[str, str], _Key]) -> _Key:
+        spelling = (self.resource_type.name, within, key)
+        known = self._known.get(spelling)
+        if known is not None and known.resource_type is self.resource_type:
+            return known
+        found = find(key, within)
+        if len(self._known) < _KEYS_KEPT:
+            self._known[spelling] = found
+        return found
+
+    def _find(self, key: str, within: str) -> _Key:
+        """What a top-level key names; raises for an unknown attribute."""
         rt = self.resource_type
+        if key.lower() == "schemas":
+            return _Key(rt, is_schemas=True)
+        extension = rt.extension(key)
+        if extension is not None:
+            return _Key(rt, extension)
         for schema in rt.schemas:
             prefix = schema.id + ":"
             if key.lower().startswith(prefix.lower()):
-                return schema, self._attribute(schema, key[len(prefix) :], key)
+                attribute = self._attribute(schema, key[len(prefix) :], key)
+                return self._plan(schema, attribute)
         # Unqualified keys name core or common attributes only (RFC 7643 §3):
         # extension attributes live under their URN.
         if key.lower().startswith("urn:"):
-            return None
-        return rt.schema, self._attribute(rt.schema, key, key)
+            return _Key(rt)
+        return self._plan(rt.schema, self._attribute(rt.schema, key, key))
+
+    def _find_in_extension(self, key: str, within: str) -> _Key:
+        schema = self.resource_type.extension(within)
+        attribute = None if schema is None else schema.attribute(key)
+        if schema is None or attribute is None:
+            raise InvalidValue(f'unknown attribute "{within}:{key}"')
+        return self._plan(schema, attribute)
+
+    def _plan(self, schema: Schema, attribute: Attribute) -> _Key:
+        rt = self.resource_type
+        return _Key(
+            rt,
+            schema,
+            attribute,
+            name=_spell(rt, schema, attribute.name),
+            is_stored=attribute.name != "schemas"
+            and attribute.mutability not in SKIPPED,
+            is_members=is_members(rt, attribute),
+        )
 
     def _attribute(self, schema: Schema, name: str, key: str) -> Attribute:
         found = self.registry.find(self.resource_type, name, schema.id)
@@ -212,22 +272,20 @@ class _BodyReader:
                 f'"{schema.id}" must be an object, not {json_kind(value)}'
             )
         for key, item in value.items():
-            attribute = schema.attribute(key)
-            if attribute is None:
-                raise InvalidValue(f'unknown attribute "{schema.id}:{key}"')
-            self._read_attribute(schema, attribute, item)
+            self._read_attribute(
+                self._key(key, schema.id, self._find_in_extension), item
+            )
 
-    def _read_attribute(
-        self, schema: Schema, attribute: Attribute, value: object
-    ) -> None:
-        rt = self.resource_type
-        name = _spell(rt, schema, attribute.name)
+    def _read_attribute(self, key: _Key, value: object) -> None:
+        name = key.name
         if name in self._seen:
             raise InvalidValue(f'attribute "{name}" is given twice')
         self._seen.add(name)
-        if attribute.name == "schemas" or attribute.mutability in SKIPPED:
+        if not key.is_stored:
             return
-        if is_members(rt, attribute):
+        attribute, schema = key.attribute, key.schema
+        assert attribute is not None and schema is not None
+        if key.is_members:
             self.member_ids = (
                 None if value is None else member_ids(value, limits=self.limits)
             )
@@ -236,7 +294,7 @@ class _BodyReader:
         coerced = coerce_value(attribute, value, name=name, limits=self.limits)
         if coerced is None:
             return
-        if schema is rt.schema:
+        if schema is self.resource_type.schema:
             self.document[attribute.name] = coerced
         else:
             self.document.setdefault(schema.id, {})[attribute.name] = coerced

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -125,13 +125,17 @@ class Deliverer(ABC):
 
 async def dispatch(deliverer: Deliverer, invitation: Invitation) -> None:
     """Call the method of `deliverer` that handles `invitation.event`."""
-    handlers = {
-        InvitationEvent.INVITED: deliverer.invite,
-        InvitationEvent.ACCEPTED: deliverer.accepted,
-        InvitationEvent.CONFIRMED: deliverer.confirmed,
-        InvitationEvent.REVOKED: deliverer.revoked,
-    }
-    await handlers[invitation.event](invitation)
+    handler: Callable[[Invitation], Awaitable[None]]
+    handler = getattr(deliverer, _HANDLERS[invitation.event])
+    await handler(invitation)
+
+
+_HANDLERS = {
+    InvitationEvent.INVITED: "invite",
+    InvitationEvent.ACCEPTED: "accepted",
+    InvitationEvent.CONFIRMED: "confirmed",
+    InvitationEvent.REVOKED: "revoked",
+}
 
 
 def flag_option(options: Mapping[str, str], key: str, *, default: bool) -> bool:

@@ -120,6 +120,19 @@ async def test_a_batch_completes_at_once_and_a_lost_claim_says_so(
     assert await backend.complete_outbox_many([]) == []
 
 
+async def test_a_message_named_twice_in_a_batch_completes_once(
+    backend: Backend,
+) -> None:
+    record, _ = await invite(backend, "ann")
+    claimed = await backend.claim_outbox(limit=10, lease=60)
+
+    held = await backend.complete_outbox_many([claimed[0], claimed[0]])
+
+    assert held == [True, False]
+    stored = await backend.get_invitations(TENANT, [record.user_id])
+    assert stored[record.user_id].delivery is DeliveryStatus.DELIVERED
+
+
 async def test_a_users_messages_are_claimed_one_at_a_time_in_order(
     backend: Backend,
 ) -> None:

@@ -187,6 +187,50 @@ class TestNames:
         assert error.detail == 'attribute "userName" is given twice'
 
 
+class TestKeysKnownFromEarlierBodies:
+    """Each key's meaning is worked out once per spelling and kept; never wrongly."""
+
+    def test_a_key_read_again_means_the_same(self) -> None:
+        body = {"USERNAME": "ann", f"{ENTERPRISE_USER}:department": "Ops"}
+
+        first, second = user(body), user(body)
+
+        assert (
+            first
+            == second
+            == {
+                "schemas": [USER, ENTERPRISE_USER],
+                "userName": "ann",
+                ENTERPRISE_USER: {"department": "Ops"},
+            }
+        )
+
+    def test_one_spelling_keeps_its_meaning_per_resource_type(self) -> None:
+        users_first = user({"userName": "ann", "displayName": "Ann"})
+        groups = group({"displayName": "Staff"}).document
+        users_again = user({"userName": "bo", "displayName": "Bo"})
+
+        assert users_first["displayName"] == "Ann"
+        assert groups == {"schemas": [GROUP], "displayName": "Staff"}
+        assert users_again["displayName"] == "Bo"
+
+    def test_an_unknown_attribute_is_refused_every_time(self) -> None:
+        errors = [error_of({"userName": "ann", "nickNmae": "a"}) for _ in range(2)]
+
+        assert [e.detail for e in errors] == ['unknown attribute "nickNmae"'] * 2
+        assert all(isinstance(e, InvalidValue) for e in errors)
+
+    def test_keys_past_the_bound_are_still_read(self) -> None:
+        registry = SchemaRegistry()
+        users = registry.resource_type("User")
+        bodies = [{"userName": f"u{i}", f"urn:example:{i}": "x"} for i in range(1100)]
+
+        documents = [normalize_resource(registry, users, b).document for b in bodies]
+
+        assert documents[-1] == {"schemas": [USER], "userName": "u1099"}
+        assert len(scim_gateway.validation._known_keys[registry]) == 1024
+
+
 class TestDropped:
     def test_read_only_and_write_only_attributes_are_not_stored(self) -> None:
         body = {

@@ -1,0 +1,16 @@
+"""What backends keep beside a document: ids first."""
+
+from __future__ import annotations
+
+import uuid
+
+from scim_gateway.backends.columns import new_id
+
+
+def test_new_ids_are_random_uuids_spelled_as_str_of_uuid4() -> None:
+    ids = [new_id() for _ in range(1000)]
+
+    parsed = [uuid.UUID(text) for text in ids]
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert [str(u) for u in parsed] == ids
+    assert len(set(ids)) == len(ids)
