@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from scim_gateway.backends.errors import VersionMismatchError
 from scim_gateway.backends.invitations import (
     InvitationRecord,
     InvitationState,
@@ -388,6 +389,52 @@ class Backend(ABC):
         Raises:
             NotFoundError: no such resource in this tenant.
         """
+
+    async def change_members(
+        self,
+        tenant: str,
+        group_id: str,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        expected_version: int | None = None,
+    ) -> StoredResource:
+        """Remove, then add, members of a group by id, as a unit of work of its own.
+
+        What a transaction that reads the group, checks its version, then
+        calls `remove_members` and `add_members` does, all or nothing: a PATCH
+        that adds or removes members and changes nothing else (Entra's member
+        adds) never needs the group's document. The version is bumped if a
+        membership came or went. This default runs that transaction; a backend
+        may do the same in one write.
+
+        Args:
+            add: ids to add; ids already members are left alone.
+            remove: ids to remove; ids that are not members are ignored. It
+                must not share an id with `add`.
+            expected_version: the group's version must be this one (If-Match),
+                at the moment the change is made; None accepts any.
+
+        Returns:
+            The group after the change, without its members.
+
+        Raises:
+            NotFoundError: the group does not exist.
+            VersionMismatchError: the group is at another version.
+            MemberNotFoundError: an id to add is no user or group of the tenant;
+                nothing changed.
+        """
+        async with self.transaction(tenant) as transaction:
+            group = await transaction.get(GROUP, group_id)
+            if expected_version is not None and group.version != expected_version:
+                raise VersionMismatchError(expected_version, group.version)
+            if not add and not remove:
+                return group
+            if remove:
+                await transaction.remove_members(group_id, remove)
+            if add:
+                await transaction.add_members(group_id, add)
+            return await transaction.get(GROUP, group_id)
 
     @abstractmethod
     async def query(self, tenant: str, resource_type: str, query: Query) -> Page:

@@ -28,11 +28,12 @@ from scim_gateway.backends.errors import (
     VersionMismatchError,
 )
 from scim_gateway.backends.sqlite_emails import index_emails
-from scim_gateway.backends.sqlite_query import literal, to_resource
+from scim_gateway.backends.sqlite_query import fetch_resource, literal, to_resource
 
 __all__ = [
     "MEMBER_INSERT",
     "add_members",
+    "change_members",
     "delete_resource",
     "prepare_insert",
     "remove_members",
@@ -166,6 +167,25 @@ def remove_members(
     )
     if cursor.rowcount > 0:
         _touch(connection, tenant, group_id)
+
+
+def change_members(
+    connection: sqlite3.Connection,
+    tenant: str,
+    group_id: str,
+    add: Sequence[str],
+    remove: Sequence[str],
+    expected_version: int | None,
+) -> StoredResource:
+    """Check the group's version, remove then add members; the group after."""
+    _check_version(connection, tenant, GROUP, group_id, expected_version)
+    if remove:
+        remove_members(connection, tenant, group_id, remove)
+    if add:
+        add_members(connection, tenant, group_id, add)
+    group = fetch_resource(connection, tenant, GROUP, group_id)
+    assert group is not None  # checked above, in this write transaction
+    return group
 
 
 def replace_members(

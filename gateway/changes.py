@@ -117,6 +117,29 @@ class ChangeFeed:
             yield recording
         await self._after_commit(recording.events)
 
+    async def change_members(
+        self,
+        backend: Backend,
+        tenant: str,
+        group_id: str,
+        *,
+        add: Sequence[str],
+        remove: Sequence[str],
+        expected_version: int | None,
+    ) -> StoredResource:
+        """`Backend.change_members`, its change published once it has committed.
+
+        The event is the one a transaction calling `remove_members` then
+        `add_members` would record.
+        """
+        group = await backend.change_members(
+            tenant, group_id, add=add, remove=remove, expected_version=expected_version
+        )
+        if self._callbacks:
+            event = _members_event(tenant, group_id, added=add, removed=remove)
+            await self._after_commit([] if event is None else [event])
+        return group
+
     async def _after_commit(self, events: list[ChangeEvent]) -> None:
         pending = _pending.get()
         if pending is not None:
@@ -288,7 +311,8 @@ class RecordingTransaction(Transaction):
         removed: Sequence[str] = (),
     ) -> None:
         """Fold a membership change into the group's one event of this unit."""
-        if not added and not removed:
+        new = _members_event(self.tenant, group_id, added=added, removed=removed)
+        if new is None:
             return
         for index, event in enumerate(self.events):
             if (
@@ -297,16 +321,23 @@ class RecordingTransaction(Transaction):
             ):
                 self.events[index] = _folded(event, added, removed)
                 return
-        self.events.append(
-            ChangeEvent(
-                ChangeKind.GROUP_MEMBERS_CHANGED,
-                self.tenant,
-                GROUP,
-                group_id,
-                added_member_ids=tuple(dict.fromkeys(added)),
-                removed_member_ids=tuple(dict.fromkeys(removed)),
-            )
-        )
+        self.events.append(new)
+
+
+def _members_event(
+    tenant: str, group_id: str, *, added: Sequence[str], removed: Sequence[str]
+) -> ChangeEvent | None:
+    """The event of a membership change by ids, or None when it names no id."""
+    if not added and not removed:
+        return None
+    return ChangeEvent(
+        ChangeKind.GROUP_MEMBERS_CHANGED,
+        tenant,
+        GROUP,
+        group_id,
+        added_member_ids=tuple(dict.fromkeys(added)),
+        removed_member_ids=tuple(dict.fromkeys(removed)),
+    )
 
 
 def _folded(

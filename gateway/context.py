@@ -11,7 +11,7 @@ import anyio
 from starlette.requests import Request
 
 from scim_gateway.auth import Authenticate
-from scim_gateway.backends.base import Backend, Transaction
+from scim_gateway.backends.base import Backend, StoredResource, Transaction
 from scim_gateway.backends.errors import (
     ConflictError,
     MemberNotFoundError,
@@ -34,6 +34,7 @@ from scim_gateway.errors import (
 )
 from scim_gateway.invitations import ACCEPT_PATH, InvitationPolicy, Invitations
 from scim_gateway.logs import tenant_id
+from scim_gateway.membership import MemberChanges
 from scim_gateway.outbox import OutboxWorker, RetryPolicy
 from scim_gateway.plugins.base import Deliverer
 from scim_gateway.schemas import SchemaRegistry
@@ -160,6 +161,27 @@ class GatewayContext:
     def transaction(self, tenant: str) -> AbstractAsyncContextManager[Transaction]:
         """A unit of work whose changes reach the subscribers once it commits."""
         return self.changes.transaction(self.backend, tenant)
+
+    async def change_members(
+        self,
+        tenant: str,
+        group_id: str,
+        changes: MemberChanges,
+        *,
+        expected_version: int | None,
+    ) -> StoredResource:
+        """Remove, then add, a group's members as a unit of work of its own.
+
+        Its change reaches the subscribers as a transaction's would.
+        """
+        return await self.changes.change_members(
+            self.backend,
+            tenant,
+            group_id,
+            add=changes.add,
+            remove=changes.remove,
+            expected_version=expected_version,
+        )
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
         """Call `callback` after each committed change; returns an unsubscribe.

@@ -31,7 +31,7 @@ from typing import Any
 from scim_gateway.backends.base import Member
 from scim_gateway.coercion import DEFAULT_LIMITS, Limits, coerce_value
 from scim_gateway.dialect import AttributeTarget, ExtensionTarget, Step, read_steps
-from scim_gateway.errors import InvalidValue, Mutability, NoTarget
+from scim_gateway.errors import InvalidValue, Mutability, NoTarget, ScimError
 from scim_gateway.filters.ast import And, Compare, CompareOp, Expr, Or
 from scim_gateway.filters.evaluator import select_elements
 from scim_gateway.membership import (
@@ -59,6 +59,7 @@ __all__ = [
     "PatchOperation",
     "PatchResult",
     "apply_patch",
+    "member_changes_only",
     "parse_patch_request",
 ]
 
@@ -124,6 +125,41 @@ def apply_patch(
         changes is not None and not changes.is_empty
     )
     return PatchResult(normalized.document, changes, is_changed)
+
+
+def member_changes_only(
+    registry: SchemaRegistry,
+    resource_type: ResourceType,
+    operations: Sequence[PatchOperation],
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+) -> MemberChanges | None:
+    """The members a PATCH adds and removes by id, when it changes nothing else.
+
+    Such a request (Entra's member adds and removes) leaves the stored
+    document as it is, and `apply_patch` would answer the same changes without
+    looking at it, so the caller may hand them to the backend without reading
+    the group. None for anything else: another attribute, a whole new member
+    list, a member filter on more than `value`, or an invalid request, which
+    `apply_patch` then reports in its usual order (after a missing group and a
+    failed If-Match).
+    """
+    engine = _Engine(resource_type, {}, None, limits, upsert_on_replace=False)
+    try:
+        for step in read_steps(registry, resource_type, operations, limits=limits):
+            target = step.target
+            if isinstance(target, ExtensionTarget):
+                return None
+            if not is_members(resource_type, target.attribute):
+                return None
+            logger.debug("patch.step op=%s path=%s", step.op.value, _spell(step))
+            engine.apply(step)
+    except (ScimError, MembersRequired):
+        return None
+    changes = engine.ledger.changes()
+    if changes is None or changes.replace is not None:
+        return None
+    return changes
 
 
 class _Engine:

@@ -735,5 +735,6 @@ def test_public_names_are_pinned() -> None:
         "PatchOperation",
         "PatchResult",
         "apply_patch",
+        "member_changes_only",
         "parse_patch_request",
     ]
