@@ -27,6 +27,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from scim_gateway.backends import postgres_credentials as credentials
 from scim_gateway.backends import postgres_invitations as invitations
+from scim_gateway.backends import postgres_members as members
 from scim_gateway.backends.base import (
     GROUP,
     USER,
@@ -63,7 +64,6 @@ from scim_gateway.backends.postgres_rows import (
     unique_attribute,
 )
 from scim_gateway.backends.postgres_statements import (
-    CHANGE_MEMBERS,
     CREATE,
     delete_sql,
     get_sql,
@@ -128,6 +128,7 @@ class PostgresBackend(Backend, CredentialStore):
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
+        self._group_queues = members.GroupQueues()
         self._is_closed = False
         self._statistics = StatisticsKeeper(self._run, interval=maintenance_interval)
 
@@ -209,52 +210,33 @@ class PostgresBackend(Backend, CredentialStore):
         remove: Sequence[str] = (),
         expected_version: int | None = None,
     ) -> StoredResource:
-        # One statement, one round trip: the group is locked only inside the
-        # server, so concurrent member adds to one group queue for the time
-        # the statement runs, not for three round trips (docs/postgres.md).
         adding = list(dict.fromkeys(add))
         if not _is_storable(group_id) or not all(map(_is_storable, adding)):
             # An id the database cannot hold: the transaction sorts out whether
             # the answer is the group's 404 or the member's error.
-            return await self._change_members_locked(
-                tenant, group_id, adding, remove, expected_version
+            return await super().change_members(
+                tenant,
+                group_id,
+                add=adding,
+                remove=remove,
+                expected_version=expected_version,
             )
         removing = [i for i in dict.fromkeys(remove) if _is_storable(i)]
-        args = (tenant, group_id, adding, removing, expected_version)
-        try:
-            row = await self._run(lambda c: c.fetchrow(CHANGE_MEMBERS, *args))
-        except asyncpg.ForeignKeyViolationError as exc:
-            # A member was deleted by a concurrent transaction meanwhile.
-            raise MemberNotFoundError(adding) from exc
-        assert row is not None  # the outcome is one row whatever happened
-        if row["applied"]:
-            return to_resource(row)
-        version = row["version"]
-        if version is None:
-            raise NotFoundError(GROUP, group_id)
-        if expected_version is not None and version != expected_version:
-            raise VersionMismatchError(expected_version, version)
-        if row["seen_version"] != version:
-            # Another write to the group committed while this one waited for
-            # its lock, after the statement's snapshot was taken.
-            return await self._change_members_locked(
-                tenant, group_id, adding, removing, expected_version
+        async with self._group_queues.turn(tenant, group_id):
+            group = await self._run(
+                lambda c: members.change_members(
+                    c, tenant, group_id, adding, removing, expected_version
+                )
             )
-        found = set(row["found"])
-        raise MemberNotFoundError([i for i in adding if i not in found])
-
-    async def _change_members_locked(
-        self,
-        tenant: str,
-        group_id: str,
-        add: Sequence[str],
-        remove: Sequence[str],
-        expected_version: int | None,
-    ) -> StoredResource:
-        """`change_members` as a transaction that reads the group under its lock."""
-        return await super().change_members(
-            tenant, group_id, add=add, remove=remove, expected_version=expected_version
-        )
+            if group is None:
+                group = await super().change_members(
+                    tenant,
+                    group_id,
+                    add=adding,
+                    remove=removing,
+                    expected_version=expected_version,
+                )
+        return group
 
     async def list_tokens(self, tenant: str | None = None) -> list[TokenRecord]:
         return await self._run(lambda c: credentials.list_tokens(c, tenant))
