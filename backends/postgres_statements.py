@@ -219,8 +219,12 @@ seen AS (
     ON CONFLICT DO NOTHING
     RETURNING member_id
 ), bumped AS (
+    -- A version for the removal and one for the addition, as the two calls
+    -- of a transaction (remove_members, add_members) give.
     UPDATE resources r
-    SET version = r.version + 1, last_modified = statement_timestamp()
+    SET version = r.version + (EXISTS (SELECT 1 FROM removed))::integer
+                            + (EXISTS (SELECT 1 FROM added))::integer,
+        last_modified = statement_timestamp()
     FROM ok WHERE r.tenant = $1 AND r.resource_type = 'Group' AND r.id = ok.id
       AND EXISTS (SELECT 1 FROM removed UNION ALL SELECT 1 FROM added)
     RETURNING {COLUMNS}

@@ -27,13 +27,29 @@ async def create_user(client: httpx.AsyncClient, user_name: str) -> httpx.Respon
 
 
 async def add_member(
-    client: httpx.AsyncClient, group_id: str, member_id: str
+    client: httpx.AsyncClient,
+    group_id: str,
+    member_id: str,
+    *,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     operation: dict[str, Any] = {
         "op": "add",
         "path": "members",
         "value": [{"value": member_id}],
     }
+    return await client.patch(
+        f"/Groups/{group_id}",
+        json={"schemas": [PATCH_OP], "Operations": [operation]},
+        headers=headers,
+    )
+
+
+async def remove_member(
+    client: httpx.AsyncClient, group_id: str, member_id: str
+) -> httpx.Response:
+    """Entra's removal: a `remove` whose path filters members by value."""
+    operation = {"op": "remove", "path": f'members[value eq "{member_id}"]'}
     return await client.patch(
         f"/Groups/{group_id}", json={"schemas": [PATCH_OP], "Operations": [operation]}
     )

@@ -240,6 +240,49 @@ class TestGroupEvents:
             )
         ]
 
+    async def test_member_patch_refused_by_if_match_fires_nothing(
+        self, client: httpx.AsyncClient, recorder: Recorder
+    ) -> None:
+        ann = await create_user(client, "ann@example.com")
+        group_id = await create_group(client, "Sales")
+        recorder.events.clear()
+        body = {
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": ann}]}],
+        }
+
+        response = await client.patch(
+            f"Groups/{group_id}", json=body, headers={"If-Match": 'W/"99"'}
+        )
+
+        assert response.status_code == 412
+        assert recorder.events == []
+
+    async def test_member_patch_of_a_present_member_still_names_it(
+        self, client: httpx.AsyncClient, recorder: Recorder
+    ) -> None:
+        """Events name the ids the client sent (see `ChangeEvent`)."""
+        ann = await create_user(client, "ann@example.com")
+        group_id = await create_group(client, "Sales", [ann])
+        recorder.events.clear()
+
+        response = await patch(
+            client,
+            f"Groups/{group_id}",
+            {"op": "add", "path": "members", "value": [{"value": ann}]},
+        )
+
+        assert response.status_code == 204
+        assert recorder.events == [
+            ChangeEvent(
+                ChangeKind.GROUP_MEMBERS_CHANGED,
+                TENANT,
+                "Group",
+                group_id,
+                added_member_ids=(ann,),
+            )
+        ]
+
     async def test_put_names_only_the_difference_of_the_member_lists(
         self, client: httpx.AsyncClient, recorder: Recorder
     ) -> None:

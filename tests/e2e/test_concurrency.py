@@ -15,6 +15,7 @@ from tests.e2e.scim_calls import (
     GROUP_SCHEMA,
     add_member,
     create_user,
+    remove_member,
     spelled,
 )
 
@@ -63,6 +64,63 @@ async def test_concurrent_patches_adding_members_keep_every_member(
     assert [response.status_code for response in responses] == [204] * len(user_ids)
     assert read.status_code == 200
     assert {member["value"] for member in read.json()["members"]} == user_ids
+
+
+async def test_concurrent_member_patches_with_one_if_match_apply_once(
+    client: httpx.AsyncClient,
+) -> None:
+    users = [await create_user(client, f"member-{i}@example.com") for i in range(10)]
+    group = await client.post(
+        "/Groups", json={"schemas": [GROUP_SCHEMA], "displayName": "Engineering"}
+    )
+    group_id, tag = group.json()["id"], group.headers["etag"]
+
+    responses = await asyncio.gather(
+        *(
+            add_member(client, group_id, user.json()["id"], headers={"If-Match": tag})
+            for user in users
+        )
+    )
+    read = await client.get(f"/Groups/{group_id}")
+
+    statuses = [response.status_code for response in responses]
+    assert sorted(statuses) == [204] + [412] * 9
+    winner = users[statuses.index(204)].json()["id"]
+    assert [member["value"] for member in read.json()["members"]] == [winner]
+    for refused in (r for r in responses if r.status_code == 412):
+        assert refused.json() == {
+            "schemas": [ERROR],
+            "status": "412",
+            "detail": "If-Match names another version; this one is at "
+            + read.headers["etag"],
+        }
+
+
+async def test_concurrent_member_adds_and_removes_keep_the_version_count(
+    client: httpx.AsyncClient,
+) -> None:
+    users = [await create_user(client, f"member-{i}@example.com") for i in range(20)]
+    ids = [user.json()["id"] for user in users]
+    group = await client.post(
+        "/Groups",
+        json={
+            "schemas": [GROUP_SCHEMA],
+            "displayName": "Engineering",
+            "members": [{"value": i} for i in ids[:10]],
+        },
+    )
+    group_id = group.json()["id"]
+    version = int(group.headers["etag"].removeprefix('W/"').rstrip('"'))
+
+    responses = await asyncio.gather(
+        *(remove_member(client, group_id, i) for i in ids[:10]),
+        *(add_member(client, group_id, i) for i in ids[10:]),
+    )
+    read = await client.get(f"/Groups/{group_id}")
+
+    assert [response.status_code for response in responses] == [204] * 20
+    assert {member["value"] for member in read.json()["members"]} == set(ids[10:])
+    assert read.headers["etag"] == f'W/"{version + 20}"'
 
 
 async def test_concurrent_patches_and_creates_never_answer_500(

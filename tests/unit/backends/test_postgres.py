@@ -524,6 +524,133 @@ class TestConcurrency:
         assert stored.version == 21
 
 
+async def _until_a_member_change_waits(sql: asyncpg.Connection) -> None:
+    """Until `change_members`'s statement waits for the group's row lock."""
+    for _ in range(500):
+        waiting = await sql.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database() AND query LIKE '%seen AS%'"
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no member change waited for the row lock")
+
+
+class TestChangeMembers:
+    """The one-statement member change against writers holding the group's lock."""
+
+    async def test_a_remove_behind_an_add_of_that_member_removes_it(
+        self, postgres: PostgresBackend, sql: asyncpg.Connection
+    ) -> None:
+        """The statement's snapshot predates the add; the change is made again."""
+        group = await create(postgres, GROUP, {"displayName": "g"})
+        ann = await create(postgres, USER, user("ann"))
+
+        async with postgres.transaction(TENANT) as tx:
+            await tx.get(GROUP, group)
+            await tx.add_members(group, [ann])
+            removal = asyncio.create_task(
+                postgres.change_members(TENANT, group, remove=[ann])
+            )
+            await _until_a_member_change_waits(sql)
+        removed = await removal
+
+        stored = await postgres.get(TENANT, GROUP, group, with_members=True)
+        assert stored.members == []
+        assert removed.version == stored.version == 3
+
+    async def test_an_add_behind_another_add_lands_in_one_statement(
+        self, postgres: PostgresBackend, sql: asyncpg.Connection
+    ) -> None:
+        group = await create(postgres, GROUP, {"displayName": "g"})
+        ann = await create(postgres, USER, user("ann"))
+        bo = await create(postgres, USER, user("bo"))
+
+        async with postgres.transaction(TENANT) as tx:
+            await tx.get(GROUP, group)
+            await tx.add_members(group, [ann])
+            adding = asyncio.create_task(
+                postgres.change_members(TENANT, group, add=[bo, ann])
+            )
+            await _until_a_member_change_waits(sql)
+        added = await adding
+
+        stored = await postgres.get(TENANT, GROUP, group, with_members=True)
+        assert {member.id for member in stored.members or []} == {ann, bo}
+        assert added.version == stored.version == 3
+
+    async def test_the_expected_version_is_the_one_after_the_wait(
+        self, postgres: PostgresBackend, sql: asyncpg.Connection
+    ) -> None:
+        group = await create(postgres, GROUP, {"displayName": "g"})
+        ann = await create(postgres, USER, user("ann"))
+        bo = await create(postgres, USER, user("bo"))
+
+        async with postgres.transaction(TENANT) as tx:
+            await tx.get(GROUP, group)
+            await tx.add_members(group, [ann])
+            stale = asyncio.create_task(
+                postgres.change_members(TENANT, group, add=[bo], expected_version=1)
+            )
+            await _until_a_member_change_waits(sql)
+        with pytest.raises(VersionMismatchError) as caught:
+            await stale
+
+        async with postgres.transaction(TENANT) as tx:
+            await tx.get(GROUP, group)
+            await tx.remove_members(group, [ann])
+            current = asyncio.create_task(
+                postgres.change_members(TENANT, group, add=[bo], expected_version=3)
+            )
+            await _until_a_member_change_waits(sql)
+        changed = await current
+
+        assert (caught.value.expected, caught.value.actual) == (1, 2)
+        stored = await postgres.get(TENANT, GROUP, group, with_members=True)
+        assert [member.id for member in stored.members or []] == [bo]
+        assert changed.version == stored.version == 4
+
+    async def test_a_member_deleted_while_waiting_is_not_found(
+        self, postgres: PostgresBackend, sql: asyncpg.Connection
+    ) -> None:
+        group = await create(postgres, GROUP, {"displayName": "g"})
+        ann = await create(postgres, USER, user("ann"))
+
+        async with postgres.transaction(TENANT) as tx:
+            await tx.get(GROUP, group)
+            await tx.delete(USER, ann)
+            adding = asyncio.create_task(
+                postgres.change_members(TENANT, group, add=[ann])
+            )
+            await _until_a_member_change_waits(sql)
+        with pytest.raises(MemberNotFoundError) as caught:
+            await adding
+
+        assert caught.value.member_ids == [ann]
+        stored = await postgres.get(TENANT, GROUP, group, with_members=True)
+        assert stored.members == []
+
+    async def test_changes_of_one_group_leave_no_queue_behind(
+        self, postgres: PostgresBackend
+    ) -> None:
+        group = await create(postgres, GROUP, {"displayName": "g"})
+        users = [await create(postgres, USER, user(f"u{i}")) for i in range(10)]
+
+        outcomes = await asyncio.gather(
+            *(postgres.change_members(TENANT, group, add=[u]) for u in users),
+            postgres.change_members(TENANT, group, add=["ghost"]),
+            postgres.change_members(TENANT, "no-such-group", add=users[:1]),
+            return_exceptions=True,
+        )
+
+        assert [type(o).__name__ for o in outcomes[-2:]] == [
+            "MemberNotFoundError",
+            "NotFoundError",
+        ]
+        assert len(postgres._group_queues) == 0
+
+
 class TestMigrations:
     async def test_backends_opening_at_once_apply_each_migration_once(
         self, schema: str, sql: asyncpg.Connection
