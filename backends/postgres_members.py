@@ -4,9 +4,10 @@ A PATCH that only adds or removes members (Entra's member adds) needs no read
 of the group, so the Postgres backend makes it one statement (`CHANGE_MEMBERS`),
 which the server runs in a transaction of its own: no BEGIN, read or COMMIT
 round trip holds the group's row lock. Changes of one group from one process
-also wait their turn here rather than at that lock, where each waiter would
-hold a pool connection, and each hand-over of the lock costs the server a
-wake-up and a re-read of the row (docs/postgres.md, "Transactions").
+also wait here, two at most at the server: one holding the lock, the next one
+waiting for it so that the hand-over does not wait for this process's event
+loop. More waiters there would each hold a pool connection, and cost the
+server more per change than they save (docs/postgres.md, "Transactions").
 """
 
 from __future__ import annotations
@@ -27,21 +28,24 @@ from scim_gateway.backends.errors import (
 from scim_gateway.backends.postgres_rows import to_resource
 from scim_gateway.backends.postgres_statements import CHANGE_MEMBERS
 
-__all__ = ["GroupQueues", "change_members"]
+__all__ = ["IN_FLIGHT", "GroupQueues", "change_members"]
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
+# Changes of one group a process lets reach the server at once.
+IN_FLIGHT = 2
+
 
 class _Queue:
-    __slots__ = ("lock", "users")
+    __slots__ = ("slots", "users")
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
+        self.slots = asyncio.Semaphore(IN_FLIGHT)
         self.users = 0
 
 
 class GroupQueues:
-    """One turn at a time per group, first come first served; empty when idle."""
+    """`IN_FLIGHT` turns at a time per group; it forgets a group once idle."""
 
     def __init__(self) -> None:
         self._queues: dict[tuple[str, str], _Queue] = {}
@@ -54,7 +58,7 @@ class GroupQueues:
             queue = self._queues[key] = _Queue()
         queue.users += 1
         try:
-            async with queue.lock:
+            async with queue.slots:
                 yield
         finally:
             queue.users -= 1
