@@ -46,6 +46,7 @@ from scim_gateway.backends.invitations import (
     OutboxEntry,
     OutboxMessage,
 )
+from scim_gateway.backends.sqlite_checkpoints import CHECKPOINT_INTERVAL, Checkpointer
 from scim_gateway.backends.sqlite_pages import PageCache
 from scim_gateway.backends.sqlite_query import (
     fetch_page,
@@ -302,6 +303,9 @@ class SqliteBackend(Backend, CredentialStore):
         readers: how many connections serve reads.
         busy_timeout: seconds a statement waits for another process's lock
             before the call fails with `UnavailableError`.
+        checkpoint_interval: seconds between checkpoints of the WAL, run on a
+            connection of their own (`sqlite_checkpoints`); 0 leaves them to
+            the writer's commits, every 10,000 pages.
     """
 
     name = "sqlite"
@@ -312,6 +316,7 @@ class SqliteBackend(Backend, CredentialStore):
         *,
         readers: int = 2,
         busy_timeout: float = 5.0,
+        checkpoint_interval: float = CHECKPOINT_INTERVAL,
     ) -> None:
         database = os.fspath(path)
         if database == ":memory:" or database == "":
@@ -326,6 +331,9 @@ class SqliteBackend(Backend, CredentialStore):
         self._readers: list[_Worker] = []
         self._next_reader = 0
         self._queue = units.UnitQueue(self._writer_or_none, translate)
+        self._checkpoint_interval = checkpoint_interval
+        self._checkpoints: _Worker | None = None
+        self._checkpointer: Checkpointer | None = None
 
     async def open(self) -> None:
         if self._writer is not None:
@@ -338,10 +346,19 @@ class SqliteBackend(Backend, CredentialStore):
             for _ in range(self._reader_count):
                 reader = await self._connect(workers)
                 await reader.run(self._prepare_reader)
+            if self._checkpoint_interval > 0:
+                checkpoints = await self._connect(workers)
+                await checkpoints.run(self._prepare_checkpoints)
         except BaseException:
             for worker in workers:
                 await worker.close()
             raise
+        if self._checkpoint_interval > 0:
+            self._checkpoints = workers.pop()
+            self._checkpointer = Checkpointer(
+                self._checkpoints.run, interval=self._checkpoint_interval
+            )
+            self._checkpointer.start()
         self._writer, self._readers = workers[0], workers[1:]
         logger.info("sqlite.open path=%s migrations_applied=%s", self.path, applied)
 
@@ -352,8 +369,11 @@ class SqliteBackend(Backend, CredentialStore):
             await self._queue.commit_group()
             writer, readers = self._writer, self._readers
             self._writer, self._readers = None, []
+            if self._checkpointer is not None:
+                await self._checkpointer.stop()
+            checkpoints, self._checkpoints = self._checkpoints, None
             await self._optimize(writer)
-            for worker in [writer, *readers]:
+            for worker in [writer, *readers, *filter(None, [checkpoints])]:
                 await worker.close()
         logger.info("sqlite.close path=%s", self.path)
 
@@ -563,8 +583,12 @@ class SqliteBackend(Backend, CredentialStore):
         # A unit that joins a group marks its start with a savepoint, whose
         # journal then stays in memory rather than in a temporary file.
         connection.execute("PRAGMA temp_store = MEMORY")
-        enable_wal(connection)
+        enable_wal(connection, checkpoints=self._checkpoint_interval <= 0)
         return apply_migrations(connection)
+
+    def _prepare_checkpoints(self, connection: sqlite3.Connection) -> None:
+        _yield_to_event_loop()
+        configure(connection, busy_timeout=self._busy_timeout)
 
     def _prepare_reader(self, connection: sqlite3.Connection) -> None:
         _yield_to_event_loop()

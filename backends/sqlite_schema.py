@@ -112,12 +112,13 @@ WAL_CHECKPOINT_PAGES = 10_000
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
-def enable_wal(connection: sqlite3.Connection) -> None:
-    """WAL mode, on the writer's connection, with its checkpoint interval."""
+def enable_wal(connection: sqlite3.Connection, *, checkpoints: bool = True) -> None:
+    """WAL mode, on the writer's connection; it checkpoints only if asked."""
     mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         logger.warning("sqlite.journal_mode mode=%s", mode)
-    connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+    pages = WAL_CHECKPOINT_PAGES if checkpoints else 0
+    connection.execute(f"PRAGMA wal_autocheckpoint = {pages}")
     connection.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
 
 

@@ -206,19 +206,46 @@ class TestFile:
 
         assert mode == "wal"
 
-    async def test_the_writer_checkpoints_the_wal_every_ten_thousand_pages(
-        self, backend: SqliteBackend
+    @pytest.mark.parametrize(("interval", "pages"), [(0.25, 0), (0, 10_000)])
+    async def test_the_writer_checkpoints_only_without_a_checkpointer(
+        self, path: Path, interval: float, pages: int
     ) -> None:
         def pragmas(connection: sqlite3.Connection) -> tuple[int, int]:
             checkpoint = connection.execute("PRAGMA wal_autocheckpoint").fetchone()
             limit = connection.execute("PRAGMA journal_size_limit").fetchone()
             return checkpoint[0], limit[0]
 
-        async with backend.transaction(TENANT) as transaction:
-            assert isinstance(transaction, SqliteTransaction)
-            found = await transaction._run(pragmas)
+        backend = SqliteBackend(path, checkpoint_interval=interval)
+        await backend.open()
+        try:
+            async with backend.transaction(TENANT) as transaction:
+                assert isinstance(transaction, SqliteTransaction)
+                found = await transaction._run(pragmas)
+        finally:
+            await backend.close()
 
-        assert found == (10_000, 64 * 1024 * 1024)
+        assert found == (pages, 64 * 1024 * 1024)
+
+    async def test_a_connection_of_its_own_copies_the_wal_back(
+        self, path: Path
+    ) -> None:
+        backend = SqliteBackend(path, checkpoint_interval=0.05)
+        await backend.open()
+        try:
+            before = path.stat().st_size
+            await create_users(backend, 0, 500)
+            # The writer never checkpoints: only the checkpointer grows the file.
+            for _ in range(200):
+                if path.stat().st_size > before:
+                    break
+                await anyio.sleep(0.05)
+            grown = path.stat().st_size > before
+            users = await backend.query(TENANT, USER, Query(count=0))
+        finally:
+            await backend.close()
+
+        assert grown
+        assert users.total == 500
 
     async def test_data_survives_close_and_reopen(self, path: Path) -> None:
         first = SqliteBackend(path)
