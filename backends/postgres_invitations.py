@@ -264,11 +264,13 @@ async def finish_outbox(
 # `finish_outbox` of a whole delivered batch in one statement: a statement a
 # message was most of the database's work per delivery. The invitations'
 # owners come from the deleted rows, so only messages still held are marked.
+# `id = ANY` lets the planner find the rows by the unique index; joined with
+# the unnest alone it read the whole outbox, a backlog and all.
 _COMPLETE_MANY = """
 WITH finished AS (
     DELETE FROM outbox AS o
     USING unnest($1::text[], $2::text[]) AS d(id, claim)
-    WHERE o.id = d.id AND o.claim = d.claim
+    WHERE o.id = ANY($1::text[]) AND o.id = d.id AND o.claim = d.claim
     RETURNING o.id, o.claim, o.tenant, o.user_id
 ), recorded AS (
     UPDATE invitations AS i SET delivery = $3, last_delivery_error = NULL
