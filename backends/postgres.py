@@ -285,6 +285,9 @@ class PostgresBackend(Backend, CredentialStore):
             lambda c: invitations.finish_outbox(c, entry, None, None)
         )
 
+    async def complete_outbox_many(self, entries: Sequence[OutboxEntry]) -> list[bool]:
+        return await self._run(lambda c: invitations.complete_outbox_many(c, entries))
+
     async def retry_outbox(
         self, entry: OutboxEntry, error: str, *, retry_at: datetime
     ) -> bool:

@@ -80,6 +80,15 @@ class OutboxWorker:
         poll: seconds between looks at the outbox when nothing wakes the
             worker (messages from other processes, and retries that come due).
         batch: messages claimed at once; they are delivered concurrently.
+        max_batch: the most messages claimed at once while a backlog lasts
+            (four batches unless given): after a full batch whose deliveries
+            all ended within `quick` seconds, the next claim doubles, up to
+            this; any other batch sets it back to `batch`. A deliverer that
+            answers at once (the log, an in-process queue) then costs one
+            claim and one write per many messages, and one that talks to a
+            server keeps `batch` deliveries at a time.
+        quick: seconds within which a full batch must be delivered for the
+            claim to grow.
         gather: seconds to wait before claiming again after a batch that was
             not full, so that a burst is claimed in few batches.
     """
@@ -93,6 +102,8 @@ class OutboxWorker:
         retry: RetryPolicy | None = None,
         poll: float = 1.0,
         batch: int = 16,
+        max_batch: int | None = None,
+        quick: float = 0.01,
         gather: float = 0.02,
     ) -> None:
         self.backend = backend
@@ -101,7 +112,10 @@ class OutboxWorker:
         self.retry = retry or RetryPolicy()
         self.poll = poll
         self.batch = batch
+        self.max_batch = max(batch, max_batch if max_batch is not None else batch * 4)
+        self.quick = quick
         self.gather = gather
+        self._claim_size = batch
         self._wake = anyio.Event()
 
     def notify(self) -> None:
@@ -137,18 +151,32 @@ class OutboxWorker:
 
     async def deliver_batch(self) -> int:
         """Claim one batch of due messages and deliver it; returns its size."""
-        entries = await self.backend.claim_outbox(
-            limit=self.batch, lease=self.retry.lease
-        )
+        limit = self._claim_size
+        entries = await self.backend.claim_outbox(limit=limit, lease=self.retry.lease)
         if not entries:
+            self._claim_size = self.batch
             return 0
         delivered: list[OutboxEntry] = []
+        started = anyio.current_time()
         async with anyio.create_task_group() as group:
             for entry in entries:
                 group.start_soon(self._deliver, entry, delivered)
+        self._size_next_claim(
+            is_full=len(entries) >= limit,
+            is_quick=anyio.current_time() - started <= self.quick,
+        )
         if delivered:
             await self._record_delivered(delivered)
         return len(entries)
+
+    def _size_next_claim(self, *, is_full: bool, is_quick: bool) -> None:
+        # Claiming and recording cost about as much as delivering to the log,
+        # so a backlog is cheaper in bigger batches; they are delivered
+        # concurrently, so only a deliverer that answers at once gets them.
+        if is_full and is_quick:
+            self._claim_size = min(self._claim_size * 2, self.max_batch)
+        else:
+            self._claim_size = self.batch
 
     async def _deliver_batch_safely(self) -> int:
         try:

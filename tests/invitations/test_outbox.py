@@ -7,9 +7,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from scim_gateway.backends.base import Backend
 from scim_gateway.config import Settings
 from scim_gateway.context import GatewayContext
-from scim_gateway.outbox import RetryPolicy
+from scim_gateway.outbox import OutboxWorker, RetryPolicy
 from scim_gateway.plugins.base import (
     Deliverer,
     Invitation,
@@ -155,3 +156,82 @@ class TestLifespanWorker:
             recorder.events(u) == [InvitationEvent.INVITED, InvitationEvent.REVOKED]
             for u in revoked
         )
+
+
+class Slow(RecordingDeliverer):
+    """Takes a while to answer, as a server across the network."""
+
+    async def invite(self, invitation: Invitation) -> None:
+        await anyio.sleep(0.02)
+        await super().invite(invitation)
+
+
+class HangsOnce(Hanging):
+    """Never answers its `at`-th call; answers every other one at once."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    async def invite(self, invitation: Invitation) -> None:
+        self.calls += 1
+        if self.calls == self.at:
+            await anyio.sleep_forever()
+        self.delivered.append(invitation)
+
+
+class TestBatchGrowth:
+    """A backlog is claimed in growing batches only while deliveries are quick."""
+
+    async def test_full_quick_batches_double_the_claim_up_to_the_bound(
+        self,
+        client: httpx.AsyncClient,
+        backend: Backend,
+        recorder: RecordingDeliverer,
+    ) -> None:
+        for n in range(40):
+            await create_user(client, f"user{n}@example.com")
+        worker = OutboxWorker(
+            backend, recorder, organization="Acme", batch=4, max_batch=16, quick=60.0
+        )
+
+        sizes = [await worker.deliver_batch() for _ in range(5)]
+
+        assert sizes == [4, 8, 16, 12, 0]
+        assert len({i.user_id for i in recorder.delivered}) == 40
+
+    async def test_a_slow_deliverer_keeps_the_first_batch_size(
+        self, client: httpx.AsyncClient, backend: Backend
+    ) -> None:
+        for n in range(12):
+            await create_user(client, f"user{n}@example.com")
+        slow = Slow()
+        worker = OutboxWorker(
+            backend, slow, organization="Acme", batch=4, max_batch=16, quick=0.001
+        )
+
+        sizes = [await worker.deliver_batch() for _ in range(4)]
+
+        assert sizes == [4, 4, 4, 0]
+        assert len(slow.delivered) == 12
+
+    async def test_a_hanging_attempt_in_a_grown_batch_is_cut_and_retried(
+        self, client: httpx.AsyncClient, backend: Backend
+    ) -> None:
+        for n in range(12):
+            await create_user(client, f"user{n}@example.com")
+        # Batches of 2, 4 and 8: the seventh call is in the third, grown one.
+        hanging = HangsOnce(at=7)
+        worker = OutboxWorker(
+            backend,
+            hanging,
+            organization="Acme",
+            retry=RetryPolicy(timeout=0.05, backoff=0.0),
+            batch=2,
+            max_batch=16,
+            quick=60.0,
+        )
+
+        await worker.drain()
+
+        assert (hanging.calls, len(hanging.delivered)) == (13, 12)
