@@ -232,14 +232,15 @@ class TestFile:
         backend = SqliteBackend(path, checkpoint_interval=0.05)
         await backend.open()
         try:
-            before = path.stat().st_size
+            file = anyio.Path(path)
+            before = (await file.stat()).st_size
             await create_users(backend, 0, 500)
             # The writer never checkpoints: only the checkpointer grows the file.
             for _ in range(200):
-                if path.stat().st_size > before:
+                if (await file.stat()).st_size > before:
                     break
                 await anyio.sleep(0.05)
-            grown = path.stat().st_size > before
+            grown = (await file.stat()).st_size > before
             users = await backend.query(TENANT, USER, Query(count=0))
         finally:
             await backend.close()
