@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from scim_gateway.backends.periodic import PeriodicTask
+
 __all__ = ["TABLES", "Due", "StatisticsKeeper", "due_tables"]
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 # A vacuum with autovacuum's cost delay may take minutes on a large table:
 # longer than the pool's command timeout, which would cancel it every time.
 _MAINTENANCE_TIMEOUT = 3600.0
+
+_TASK_NAME = "postgres-statistics"
 
 # The tables that grow with the data (`postgres_migrations`).
 TABLES = ("resources", "memberships", "invitations", "outbox", "resource_counts")
@@ -99,22 +103,13 @@ class StatisticsKeeper:
         self._interval = interval
         self._vacuum_interval = vacuum_interval
         self._vacuumed: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._task = PeriodicTask(self._look, interval=interval, name=_TASK_NAME)
 
     def start(self) -> None:
-        if self._task is None and self._interval > 0:
-            self._task = asyncio.create_task(self._loop(), name="postgres-statistics")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            if _is_cancelling():
-                raise  # the caller's own cancellation
+        await self._task.stop()
 
     async def maintain(self, connection: Connection) -> None:
         """One look at the tables, and what is due."""
@@ -130,18 +125,11 @@ class StatisticsKeeper:
                     f"ANALYZE (SKIP_LOCKED) {due.table}", timeout=_MAINTENANCE_TIMEOUT
                 )
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self._run(self.maintain)
-            except Exception:
-                logger.debug("postgres.maintenance_failed", exc_info=True)
-
-
-def _is_cancelling() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
+    async def _look(self) -> None:
+        try:
+            await self._run(self.maintain)
+        except Exception:
+            logger.debug("postgres.maintenance_failed", exc_info=True)
 
 
 async def _vacuum(connection: Connection, table: str) -> None:

@@ -14,12 +14,13 @@ appending meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
+
+from scim_gateway.backends.periodic import PeriodicTask
 
 __all__ = ["CHECKPOINT_INTERVAL", "Checkpointer", "checkpoint"]
 
@@ -59,37 +60,28 @@ class Checkpointer:
 
     def __init__(self, run: Run[int], *, interval: float = CHECKPOINT_INTERVAL):
         self._run = run
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._last: int | None = None
+        self._is_failing = False
+        self._task = PeriodicTask(
+            self._checkpoint, interval=interval, name="sqlite-checkpoints"
+        )
 
     def start(self) -> None:
-        if self._task is None and self._interval > 0:
-            self._task = asyncio.create_task(self._loop(), name="sqlite-checkpoints")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+        await self._task.stop()
 
-    async def _loop(self) -> None:
-        last: int | None = None
-        is_failing = False
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                last = await self._run(partial(checkpoint, last=last))
-            except Exception as exc:
-                # The next round tries again; until then the WAL grows. One
-                # line per outage, not four a second.
-                if not is_failing:
-                    logger.warning("sqlite.checkpoint_failed error=%s", exc)
-                is_failing = True
-            else:
-                if is_failing:
-                    logger.info("sqlite.checkpoint_recovered")
-                is_failing = False
+    async def _checkpoint(self) -> None:
+        try:
+            self._last = await self._run(partial(checkpoint, last=self._last))
+        except Exception as exc:
+            # The next round tries again; until then the WAL grows. One line
+            # per outage, not four a second.
+            if not self._is_failing:
+                logger.warning("sqlite.checkpoint_failed error=%s", exc)
+            self._is_failing = True
+        else:
+            if self._is_failing:
+                logger.info("sqlite.checkpoint_recovered")
+            self._is_failing = False
