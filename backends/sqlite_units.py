@@ -142,7 +142,10 @@ class UnitQueue:
         group = self._group
         passes = self._passes_on(group)
         try:
-            end = await unit.end(failed=failed, should_commit=not passes)
+            step = asyncio.ensure_future(
+                unit.end(failed=failed, should_commit=not passes)
+            )
+            end, cancelled = await _to_its_end(step)
         except BaseException as exc:
             # The hop itself failed: what is open is rolled back, and the
             # group fails with it.
@@ -164,6 +167,8 @@ class UnitQueue:
         if self._group is not None and self._waiting == 0:
             # The waiter this unit counted on was cancelled during the hop.
             await self.commit_group()
+        if cancelled:
+            raise asyncio.CancelledError
         if failed:
             if end.unit_error is not None:
                 logger.warning("sqlite.rollback_failed error=%s", end.unit_error)
@@ -179,16 +184,19 @@ class UnitQueue:
         """`function` as a unit of its own in one hop, committed with the group."""
         async with self.turn():
             group, self._group = self._group, None
+            step = asyncio.ensure_future(
+                writer.run(whole_unit(function, joins=group is not None))
+            )
             try:
-                result, end = await writer.run(
-                    whole_unit(function, joins=group is not None)
-                )
+                (result, end), cancelled = await _to_its_end(step)
             except BaseException as exc:
                 self._group = group
                 await self._abandon_group(exc)
                 raise
         if group is not None:
             group.settle(self._group_error(end, passed=False))
+        if cancelled:
+            raise asyncio.CancelledError
         for error in (end.unit_error, end.commit_error):
             if error is not None:
                 raise self._translated(error)
@@ -200,12 +208,15 @@ class UnitQueue:
         writer = self._writer()
         if group is None or writer is None:
             return
+        step = asyncio.ensure_future(writer.run(commit))
         try:
-            await writer.run(commit)
+            _, cancelled = await _to_its_end(step)
         except Exception as exc:
             group.settle(self._translated(exc))
-        else:
-            group.settle(None)
+            return
+        group.settle(None)
+        if cancelled:
+            raise asyncio.CancelledError
 
     def _passes_on(self, group: CommitGroup | None) -> bool:
         """Whether a finished unit leaves its changes to the next unit's COMMIT."""
@@ -253,6 +264,27 @@ class UnitQueue:
         if passed or end.is_open:
             return UnavailableError("SQLite rolled back the changes of finished units")
         return None
+
+
+async def _to_its_end(step: asyncio.Future[T]) -> tuple[T, bool]:
+    """The result of a step handed to the writer's thread, and whether the
+    caller was cancelled while it ran.
+
+    aiosqlite runs a step it was handed to its end whatever becomes of the
+    caller, and that end (a COMMIT of other units' changes) is what those
+    units must learn. A cancelled caller therefore still waits for it, says
+    it was cancelled, and raises `CancelledError` once the group is settled.
+    """
+    cancelled = False
+    while True:
+        try:
+            return await asyncio.shield(step), cancelled
+        except asyncio.CancelledError:
+            if step.cancelled():
+                raise
+            if step.done():
+                return step.result(), True
+            cancelled = True
 
 
 def opening(

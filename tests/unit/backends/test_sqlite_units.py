@@ -269,3 +269,40 @@ async def test_closing_commits_what_finished_units_left(tmp_path: Path) -> None:
     with sqlite3.connect(path) as connection:
         rows = connection.execute("SELECT count(*) FROM resources").fetchone()
     assert rows == (2,)
+
+
+async def test_cancelled_lone_write_does_not_fail_the_group_it_committed(
+    backend: SqliteBackend,
+) -> None:
+    async with backend.transaction(TENANT) as tx:
+        group = await tx.create(GROUP, {"displayName": "g"})
+        member = await tx.create(USER, {"userName": "member"})
+    release = asyncio.Event()
+
+    async def create_ann() -> None:
+        async with backend.transaction(TENANT) as tx:
+            await tx.create(USER, {"userName": "ann"})
+            await release.wait()
+
+    creating = asyncio.create_task(create_ann())
+    await asyncio.sleep(0.05)
+    # Waits for the writer, so the create passes its changes on to it.
+    changing = asyncio.create_task(
+        backend.change_members(TENANT, group.id, add=[member.id])
+    )
+    await asyncio.sleep(0.01)
+    release.set()
+    queue = backend._queue
+    seen_open = False
+    for _ in range(100_000):
+        await asyncio.sleep(0)
+        seen_open = seen_open or queue.is_open
+        if seen_open and not queue.is_open:
+            break  # change_members took the group over; its hop is on its way
+    assert seen_open
+    changing.cancel()
+    outcome, _ = await asyncio.gather(creating, changing, return_exceptions=True)
+    page = await backend.query(TENANT, USER, Query())
+    stored = sorted(r.document["userName"] for r in page.resources)
+    # Either the create failed and ann is not stored, or it succeeded and is.
+    assert (outcome is None) == ("ann" in stored), (outcome, stored)
