@@ -10,6 +10,7 @@ are claimed again once their lease runs out.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "InvitationState",
     "OutboxEntry",
     "OutboxMessage",
+    "held_outcomes",
 ]
 
 # The `invitations` table as both SQL backends store it, in `InvitationRecord`
@@ -112,3 +114,20 @@ class OutboxEntry:
     created: datetime
     claim: str
     secret: str | None = field(default=None, repr=False)
+
+
+def held_outcomes(
+    entries: Sequence[OutboxEntry], held: set[tuple[str, str]]
+) -> list[bool]:
+    """For each entry of a batch, whether its claim was still held.
+
+    `held` holds the (id, claim) pairs the store finished; a message named
+    twice was finished once, so only its first entry held it.
+    """
+    left = set(held)
+    outcomes = []
+    for entry in entries:
+        key = (entry.id, entry.claim)
+        outcomes.append(key in left)
+        left.discard(key)
+    return outcomes

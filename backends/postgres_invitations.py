@@ -24,6 +24,7 @@ from scim_gateway.backends.invitations import (
     InvitationState,
     OutboxEntry,
     OutboxMessage,
+    held_outcomes,
 )
 from scim_gateway.backends.postgres_rows import decode_json
 
@@ -293,13 +294,7 @@ async def complete_outbox_many(
         DeliveryStatus.DELIVERED.value,
     )
     held = {(row["id"], row["claim"]) for row in rows}
-    # A message named twice was deleted once: only its first entry held it.
-    outcomes = []
-    for entry in entries:
-        key = (entry.id, entry.claim)
-        outcomes.append(key in held)
-        held.discard(key)
-    return outcomes
+    return held_outcomes(entries, held)
 
 
 def _row(record: InvitationRecord) -> tuple[Any, ...]:

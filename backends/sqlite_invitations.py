@@ -27,6 +27,7 @@ from scim_gateway.backends.invitations import (
     InvitationState,
     OutboxEntry,
     OutboxMessage,
+    held_outcomes,
 )
 
 __all__ = [
@@ -257,13 +258,7 @@ def complete_outbox_many(
             " json_extract(j.value, '$[2]') FROM json_each(?) AS j)",
             (DeliveryStatus.DELIVERED.value, owners),
         )
-    # A message named twice was deleted once: only its first entry held it.
-    outcomes = []
-    for entry in entries:
-        key = (entry.id, entry.claim)
-        outcomes.append(key in held)
-        held.discard(key)
-    return outcomes
+    return held_outcomes(entries, held)
 
 
 def _instant(value: datetime | None) -> str | None:

@@ -75,13 +75,14 @@ class Anchors:
 
 
 class PageCache:
-    """Totals and anchors of list statements, kept while the file is unchanged.
+    """Totals, anchors and resources of pages, kept while the file is unchanged.
 
     SQLite changes `PRAGMA data_version` whenever another connection commits.
     Read as the first statement of a read transaction, it is the version of
     that transaction's snapshot, so what is kept always describes the data
     the page is read from. One cache belongs to one connection; it holds at
-    most `size` statements, each with at most `MAX_ANCHORS` anchors.
+    most `size` statements, each with at most `MAX_ANCHORS` anchors, and at
+    most `resources` resources.
     """
 
     def __init__(self, *, size: int = 64, resources: int = MAX_KEPT_RESOURCES) -> None:
