@@ -53,7 +53,14 @@ from scim_gateway.backends.invitations import (
 )
 from scim_gateway.backends.postgres_maintenance import StatisticsKeeper
 from scim_gateway.backends.postgres_migrations import migrate, quote_ident
-from scim_gateway.backends.postgres_query import count_sql, page_sql
+from scim_gateway.backends.postgres_pages import ANCHOR_SPACING, Census, PageKeeper
+from scim_gateway.backends.postgres_query import (
+    anchored_page_sql,
+    count_sql,
+    page_keys_sql,
+    page_sql,
+    walk_sql,
+)
 from scim_gateway.backends.postgres_rows import (
     connection_errors,
     derive_columns,
@@ -129,6 +136,7 @@ class PostgresBackend(Backend, CredentialStore):
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._group_queues = members.GroupQueues()
+        self._pages = PageKeeper()
         self._is_closed = False
         self._statistics = StatisticsKeeper(self._run, interval=maintenance_interval)
 
@@ -199,7 +207,9 @@ class PostgresBackend(Backend, CredentialStore):
             )
 
     async def query(self, tenant: str, resource_type: str, query: Query) -> Page:
-        return await self._run(lambda c: _query(c, tenant, resource_type, query))
+        return await self._run(
+            lambda c: _query(c, self._pages, tenant, resource_type, query)
+        )
 
     async def change_members(
         self,
@@ -633,10 +643,27 @@ async def _get(
 
 
 async def _query(
-    connection: Connection, tenant: str, resource_type: str, query: Query
+    connection: Connection,
+    pages: PageKeeper,
+    tenant: str,
+    resource_type: str,
+    query: Query,
 ) -> Page:
     if query.count is not None and query.count <= 0:
         return Page([], await _count(connection, tenant, resource_type, query))
+
+    kind = (tenant, resource_type)
+    anchored = (
+        query.filter is None
+        and query.sort is None
+        and query.count is not None
+        and query.start_index > ANCHOR_SPACING
+        and not (query.with_members and resource_type == GROUP)
+    )
+    if anchored:
+        page = await _anchored_page(connection, pages, kind, query)
+        if page is not None:
+            return page
 
     sql, args = page_sql(tenant, resource_type, query)
     logger.debug("postgres.query sql=%s", sql)
@@ -645,27 +672,70 @@ async def _query(
         # Past the last page the total is still the number of matches.
         return Page([], await _count(connection, tenant, resource_type, query))
 
-    with_members = query.with_members and resource_type == GROUP
+    page = Page(_resources(pages, tenant, resource_type, query, rows), rows[0]["total"])
+    census = Census.of(rows[0]) if anchored else None
+    if census is not None and pages.should_walk(kind, census):
+        with pages.walking(kind):
+            spacing = pages.spacing(census.total)
+            walk = await connection.fetch(walk_sql(resource_type), tenant, spacing)
+            # One row: the census is an aggregate.
+            pages.keep_anchors(kind, Census.of(walk[0]), spacing, walk[0]["seqs"])
+    return page
+
+
+async def _anchored_page(
+    connection: Connection, pages: PageKeeper, kind: tuple[str, str], query: Query
+) -> Page | None:
+    """The page from the anchor below its start, if the anchors still hold:
+    the resources kept of it when none changed, else its rows."""
+    kept = pages.anchors(kind)
+    if kept is None:
+        return None
+    census, anchors = kept
+    start = anchors.start(query.start_index - 1)
+    if start is None:
+        return None
+    seq, skip = start
+    tenant, resource_type = kind
+    args = (tenant, seq, query.count, skip)
     with_groups = query.with_groups and resource_type == USER
-    resources = [
-        to_resource(
-            row,
-            members=(
-                to_members(
+
+    keys = (await connection.fetch(page_keys_sql(resource_type, query), *args))[0]
+    if Census.of(keys) != census:
+        pages.drop(kind, Census.of(keys))
+        return None
+    known = pages.known(tenant, keys, with_groups)
+    if known is not None:
+        return Page(known, census.total)
+
+    rows = await connection.fetch(anchored_page_sql(resource_type, query), *args)
+    seen = Census.of(rows[0]) if rows else None
+    if seen != census:
+        pages.drop(kind, seen)
+        return None
+    return Page(_resources(pages, tenant, resource_type, query, rows), census.total)
+
+
+def _resources(
+    pages: PageKeeper,
+    tenant: str,
+    resource_type: str,
+    query: Query,
+    rows: Sequence[asyncpg.Record],
+) -> list[StoredResource]:
+    if query.with_members and resource_type == GROUP:
+        # Never kept: a group's members may be many.
+        return [
+            to_resource(
+                row,
+                members=to_members(
                     row["member_ids"], row["member_types"], row["member_displays"]
-                )
-                if with_members
-                else None
-            ),
-            groups=(
-                to_groups(row["group_ids"], row["group_displays"])
-                if with_groups
-                else None
-            ),
-        )
-        for row in rows
-    ]
-    return Page(resources, rows[0]["total"])
+                ),
+            )
+            for row in rows
+        ]
+    with_groups = query.with_groups and resource_type == USER
+    return [pages.resource(tenant, row, with_groups) for row in rows]
 
 
 async def _count(

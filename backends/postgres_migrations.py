@@ -194,6 +194,35 @@ ALTER INDEX resources_email_values_idx SET (fastupdate = off);
 SELECT gin_clean_pending_list('resources_email_values_idx'::regclass);
 """
 
+# Removals counted beside the totals. A total and a count of removals that
+# both stay the same between two snapshots mean that no resource of that tenant
+# and type came or went in between (each only grows, or changes with a row
+# that came or went), so that what a process derived from the order of the
+# rows, such as the anchors of its pages (`postgres_pages`), still holds.
+_REMOVALS = """
+ALTER TABLE resource_counts ADD COLUMN removed bigint NOT NULL DEFAULT 0;
+
+CREATE OR REPLACE FUNCTION scim_count_resources() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO resource_counts AS c (tenant, resource_type, slot, n)
+        SELECT tenant, resource_type, pg_catalog.pg_backend_pid() % 16, count(*)
+        FROM added GROUP BY tenant, resource_type
+        ON CONFLICT (tenant, resource_type, slot) DO UPDATE SET n = c.n + excluded.n;
+    ELSE
+        INSERT INTO resource_counts AS c (tenant, resource_type, slot, n, removed)
+        SELECT tenant, resource_type, pg_catalog.pg_backend_pid() % 16,
+               -count(*), count(*)
+        FROM removed GROUP BY tenant, resource_type
+        ON CONFLICT (tenant, resource_type, slot)
+        DO UPDATE SET n = c.n + excluded.n, removed = c.removed + excluded.removed;
+    END IF;
+    RETURN NULL;
+END
+$function$;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "resources and memberships", _TABLES),
     Migration(2, "SQL functions and the case-folded e-mail index", _FOLD),
@@ -201,6 +230,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "invitations and the outbox", invitations.MIGRATION),
     Migration(5, "resource counts per tenant and type", _COUNTS),
     Migration(6, "e-mail index without a pending list", _EMAIL_INDEX_UPDATES),
+    Migration(7, "removals counted beside the totals", _REMOVALS),
 )
 
 

@@ -53,10 +53,17 @@ __all__ = [
     "MEMBERS_COLUMNS",
     "MEMBERS_JOIN",
     "Params",
+    "anchored_page_sql",
     "compile_filter",
     "count_sql",
+    "page_keys_sql",
     "page_sql",
+    "walk_sql",
 ]
+
+# Users read with their groups: the most groups a tenant may have for pages
+# to tell whether any of them changed (`_prints`).
+MAX_PRINTED_GROUPS = 1000
 
 # The columns every read selects; `postgres_rows.to_resource` decodes them.
 COLUMNS = "r.id, r.resource_type, r.document, r.version, r.created, r.last_modified"
@@ -438,6 +445,8 @@ def page_sql(tenant: str, resource_type: str, query: Query) -> tuple[str, list[o
 
     columns, joins = _joins(resource_type, query)
     select = f"SELECT {COLUMNS}, ({_total(resource_type, query, where)}) AS total"
+    if query.filter is None:
+        select += f", ({_removals(resource_type)}) AS removed"
     if joins:
         select += ", r.tenant, r.seq"
         if query.sort is not None:
@@ -455,6 +464,102 @@ def page_sql(tenant: str, resource_type: str, query: Query) -> tuple[str, list[o
         outer = f"r.sort_key {direction}, r.seq" if query.sort is not None else "r.seq"
         sql = f"SELECT r.*{columns} FROM ({sql}) r{joins} ORDER BY {outer}"
     return sql, params.values
+
+
+def anchored_page_sql(resource_type: str, query: Query) -> str:
+    """A page in creation order, unfiltered, that starts at the row whose
+    `seq` is `$2` and skips `$4` rows, `$3` rows long, with the census of the
+    tenant's resources of that type (`total`, `removed`; see `postgres_pages`)
+    and, for users read with their groups, the print of the tenant's groups
+    (`group_total`, `group_removed`, `group_versions`), all read in the same
+    statement, and so the same snapshot, as the rows."""
+    columns, joins = _joins(resource_type, query)
+    window = _window(resource_type)
+    rows = f"SELECT {COLUMNS}, r.tenant, r.seq FROM resources r WHERE {window}"
+    prints, sources = _prints(resource_type, query)
+    return f"SELECT r.*{columns}{prints} FROM ({rows}) r{sources}{joins} ORDER BY r.seq"
+
+
+def page_keys_sql(resource_type: str, query: Query) -> str:
+    """What `anchored_page_sql` reads, but only the ids and versions of its
+    rows (`ids`, `versions`), and without their groups."""
+    rows = (
+        f"SELECT r.id, r.version, r.seq FROM resources r WHERE {_window(resource_type)}"
+    )
+    keys = (
+        "SELECT array_agg(p.id ORDER BY p.seq) AS ids,"
+        f" array_agg(p.version ORDER BY p.seq) AS versions FROM ({rows}) p"
+    )
+    prints, sources = _prints(resource_type, query)
+    return f"SELECT page.ids, page.versions{prints} FROM ({keys}) page{sources}"
+
+
+def _window(resource_type: str) -> str:
+    return (
+        f"{_kind(resource_type)} AND r.seq >= $2"
+        " ORDER BY r.seq LIMIT $3::bigint OFFSET $4::bigint"
+    )
+
+
+def _prints(resource_type: str, query: Query) -> tuple[str, str]:
+    """The columns and sources of the census and, for users with groups, the
+    groups' print."""
+    columns = ", census.total, census.removed"
+    sources = f" CROSS JOIN ({_census(resource_type)}) census"
+    if query.with_groups and resource_type == USER:
+        # Every change of a group's members or name raises its version.
+        versions = (
+            "SELECT coalesce(sum(g.version), 0)::bigint FROM resources g"
+            " WHERE g.tenant = $1 AND g.resource_type = 'Group'"
+        )
+        # Summed only while there are few groups: the sum reads each of them.
+        columns += (
+            ", groups.total AS group_total, groups.removed AS group_removed,"
+            f" CASE WHEN groups.total <= {MAX_PRINTED_GROUPS} THEN ({versions})"
+            " END AS group_versions"
+        )
+        sources += f" CROSS JOIN ({_census(GROUP)}) groups"
+    return columns, sources
+
+
+def walk_sql(resource_type: str) -> str:
+    """The census of the tenant's resources of that type and, read in the same
+    snapshot, the `seq` of every `$2`-th of them in creation order, from the
+    first.
+
+    Each anchor is found from the one before it by skipping on the `seq`
+    index, whatever the plan for the tenant's rows as a whole would be.
+    """
+    kind = _kind(resource_type)
+    first = f"SELECT r.seq FROM resources r WHERE {kind} ORDER BY r.seq LIMIT 1"
+    step = (
+        f"SELECT r.seq FROM resources r WHERE {kind} AND r.seq > a.seq"
+        " ORDER BY r.seq OFFSET $2::bigint - 1 LIMIT 1"
+    )
+    anchors = (
+        f"WITH RECURSIVE a(seq) AS (({first}) UNION ALL"
+        f" SELECT ({step}) FROM a WHERE a.seq IS NOT NULL)"
+        " SELECT a.seq FROM a WHERE a.seq IS NOT NULL ORDER BY a.seq"
+    )
+    return (
+        f"SELECT census.total, census.removed, ARRAY({anchors}) AS seqs"
+        f" FROM ({_census(resource_type)}) census"
+    )
+
+
+def _census(resource_type: str) -> str:
+    return (
+        "SELECT coalesce(sum(c.n), 0)::bigint AS total,"
+        " coalesce(sum(c.removed), 0)::bigint AS removed FROM resource_counts c"
+        f" WHERE c.tenant = $1 AND c.resource_type = {quote(resource_type)}"
+    )
+
+
+def _removals(resource_type: str) -> str:
+    return (
+        "SELECT coalesce(sum(c.removed), 0)::bigint FROM resource_counts c"
+        f" WHERE c.tenant = $1 AND c.resource_type = {quote(resource_type)}"
+    )
 
 
 def count_sql(

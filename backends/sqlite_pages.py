@@ -3,9 +3,7 @@
 Counting every match for `totalResults` costs more than a page, and so does
 `OFFSET`, which SQLite steps through row by row, evaluating the filter on
 each. A reader therefore keeps, per list statement, the number of matches
-and, for the default order (creation order, `r.seq`), the `seq` of every
-`spacing`-th match: a page at offset O then starts at the anchor below O
-and skips fewer than `spacing` rows.
+and, for the default order (creation order, `r.seq`), its `Anchors`.
 
 It also keeps the resources its pages held, with their groups: a client
 that pages through the users again, or many clients listing the same users,
@@ -23,12 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scim_gateway.backends.base import StoredResource
+from scim_gateway.backends.pages import Anchors
 
 __all__ = [
     "ANCHOR_SPACING",
     "MAX_ANCHORS",
     "MAX_KEPT_RESOURCES",
-    "Anchors",
     "PageCache",
     "Walk",
 ]
@@ -55,23 +53,6 @@ class Walk:
 
     step_sql: str
     tail_sql: str
-
-
-@dataclass(frozen=True)
-class Anchors:
-    """The matches of one statement: how many, and every `spacing`-th `seq`."""
-
-    total: int
-    spacing: int
-    seqs: array[int]
-
-    def start(self, offset: int) -> tuple[int, int] | None:
-        """The anchor at or below match `offset` (0-based) and the rows left to
-        skip from it; None when `offset` is past the last match."""
-        if offset >= self.total:
-            return None
-        index = offset // self.spacing
-        return self.seqs[index], offset - index * self.spacing
 
 
 class PageCache:

@@ -12,7 +12,12 @@ import pytest
 
 from scim_gateway.backends.base import GROUP, USER, Query, SortSpec
 from scim_gateway.backends.postgres import PostgresBackend
-from scim_gateway.backends.postgres_query import page_sql
+from scim_gateway.backends.postgres_query import (
+    anchored_page_sql,
+    page_keys_sql,
+    page_sql,
+    walk_sql,
+)
 from scim_gateway.backends.postgres_statements import get_sql
 from scim_gateway.filters.ast import (
     And,
@@ -434,6 +439,28 @@ class TestPlans:
         assert "Index Only Scan using resources_seq_idx" in plan, plan
         assert "resource_counts" in plan
         assert "Seq Scan on resources" not in plan
+
+    async def test_an_anchored_page_and_its_keys_start_on_the_seq_index(
+        self, filled: None, sql: asyncpg.Connection
+    ) -> None:
+        await sql.execute(GROUPED, TENANT)
+        await sql.execute("ANALYZE")
+        query = Query(start_index=10_001, count=100, with_groups=True)
+        args = (TENANT, 10_000, 100, 0)
+
+        for text in (page_keys_sql(USER, query), anchored_page_sql(USER, query)):
+            plan = await self.plan(sql, text, *args)
+
+            assert "Index Scan using resources_seq_idx" in plan, plan
+            assert "Seq Scan on resources" not in plan, plan
+
+    async def test_the_walk_reads_the_seq_index_alone(
+        self, filled: None, sql: asyncpg.Connection
+    ) -> None:
+        plan = await self.plan(sql, walk_sql(USER), TENANT, 64)
+
+        assert "Index Only Scan using resources_seq_idx" in plan, plan
+        assert "Seq Scan on resources" not in plan, plan
 
     async def test_a_page_reads_its_groups_by_the_member_index(
         self, filled: None, sql: asyncpg.Connection

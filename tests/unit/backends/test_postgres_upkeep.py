@@ -71,16 +71,29 @@ class TestKeptTotals:
         assert (len(page.resources), page.total) == (2, 40)
         assert await sql.fetchval("SELECT sum(n) FROM resource_counts") == 40
 
-    async def test_a_deleted_tenant_leaves_no_totals(
+    async def test_a_deleted_tenant_keeps_only_its_removals(
         self, postgres: PostgresBackend, sql: asyncpg.Connection
     ) -> None:
         await postgres.create_tenant(TENANT)
-        await create(postgres, USER, "ann")
+        await asyncio.gather(*(create(postgres, USER, f"u{n}") for n in range(5)))
 
         await postgres.delete_tenant(TENANT)
 
         assert await total(postgres, USER) == 0
-        assert await sql.fetchval("SELECT count(*) FROM resource_counts") == 0
+        rows = await sql.fetch("SELECT tenant, slot, n, removed FROM resource_counts")
+        assert [tuple(row) for row in rows] == [(TENANT, 0, 0, 5)]
+
+    async def test_removals_are_counted_beside_the_totals(
+        self, postgres: PostgresBackend, sql: asyncpg.Connection
+    ) -> None:
+        users = [await create(postgres, USER, f"u{n}") for n in range(3)]
+        async with postgres.transaction(TENANT) as tx:
+            await tx.delete(USER, users[0])
+
+        census = await sql.fetch(
+            "SELECT sum(n) AS total, sum(removed) AS removed FROM resource_counts"
+        )
+        assert (census[0]["total"], census[0]["removed"]) == (2, 1)
 
     async def test_the_migration_counts_the_resources_already_stored(
         self, schema: str, sql: asyncpg.Connection
@@ -90,7 +103,7 @@ class TestKeptTotals:
         await _apply(sql, earlier)
         await sql.execute(FILL, TENANT)
 
-        assert await migrate(sql, schema=schema) == [5, 6]
+        assert await migrate(sql, schema=schema) == [5, 6, 7]
 
         backend = PostgresBackend(POSTGRES_URL, schema=schema)
         await backend.open()
