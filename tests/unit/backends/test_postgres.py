@@ -331,6 +331,14 @@ class TestTransaction:
 
         assert await second == 2
 
+    async def test_connections_run_each_statement_with_one_plan(
+        self, postgres: PostgresBackend
+    ) -> None:
+        async with postgres._connection() as connection:
+            mode = await connection.fetchval("SHOW plan_cache_mode")
+
+        assert mode == "force_generic_plan"
+
     async def test_connection_errors_become_unavailable(self) -> None:
         with pytest.raises(UnavailableError), connection_errors():
             raise asyncpg.ConnectionDoesNotExistError("connection was closed")

@@ -379,7 +379,15 @@ class TestPlans:
         await sql.execute("ANALYZE resources")
 
     async def plan(self, sql: asyncpg.Connection, text: str, *args: object) -> str:
-        rows = await sql.fetch(f"EXPLAIN {text}", *args)
+        """The plan the backend's connections run `text` with: the generic
+        one, for any parameters (their `plan_cache_mode`)."""
+        await sql.execute("SET plan_cache_mode = force_generic_plan")
+        await sql.execute(f"PREPARE probe AS {text}")
+        try:
+            values = ", ".join([await _literal(sql, arg) for arg in args])
+            rows = await sql.fetch(f"EXPLAIN EXECUTE probe({values})")
+        finally:
+            await sql.execute("DEALLOCATE probe")
         return "\n".join(row[0] for row in rows)
 
     async def filter_plan(self, sql: asyncpg.Connection, expr: Expr) -> str:
@@ -475,6 +483,14 @@ class TestPlans:
         assert "resources_user_name_key" in plan
         assert "Index Scan using memberships_member_idx" in plan, plan
         assert "Seq Scan" not in plan
+
+
+async def _literal(sql: asyncpg.Connection, value: object) -> str:
+    """`value` as an SQL literal, spelled by the server."""
+    if isinstance(value, list):
+        return f"ARRAY[{', '.join([await _literal(sql, v) for v in value])}]"
+    literal: str = await sql.fetchval("SELECT quote_nullable($1::text)", str(value))
+    return literal
 
 
 async def test_ordering_comparisons_on_a_timestamp_window(
