@@ -38,7 +38,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import asyncpg
 
@@ -61,8 +61,7 @@ KeptKey = tuple[str, str, bool]
 Groups = tuple[Sequence[str] | None, Sequence[str | None] | None]
 
 
-@dataclass(frozen=True)
-class GroupsPrint:
+class GroupsPrint(NamedTuple):
     """How many groups a tenant has, how many it ever removed, and the sum of
     their versions: a user's groups are as they were while it stays the same.
 
@@ -88,8 +87,7 @@ class GroupsPrint:
 Kept = tuple[StoredResource, Groups | None, "GroupsPrint | None"]
 
 
-@dataclass(frozen=True)
-class Census:
+class Census(NamedTuple):
     """How many resources of a tenant and type there are, and how many were
     ever removed."""
 
