@@ -9,8 +9,10 @@ It also keeps the resources its pages held, with their groups: a client
 that pages through the users again, or many clients listing the same users,
 then get the same objects back, along with what the gateway derived from
 them (`StoredResource.memo`), instead of rebuilding each from its row and
-looking up its groups. Everything is kept only while `PRAGMA data_version`
-says nothing was written to the file.
+looking up its groups. Everything is kept only while no resource or
+membership was written: `PRAGMA data_version` says whether anything was
+committed to the file, and the count in `resource_changes`, raised by
+triggers, whether it touched resources.
 """
 
 from __future__ import annotations
@@ -56,12 +58,14 @@ class Walk:
 
 
 class PageCache:
-    """Totals, anchors and resources of pages, kept while the file is unchanged.
+    """Totals, anchors and resources of pages, kept while no resource changed.
 
     SQLite changes `PRAGMA data_version` whenever another connection commits.
     Read as the first statement of a read transaction, it is the version of
-    that transaction's snapshot, so what is kept always describes the data
-    the page is read from. One cache belongs to one connection; it holds at
+    that transaction's snapshot; when it moved, the count of
+    `resource_changes` in the same snapshot says whether resources or
+    memberships did, so what is kept always describes the data the page is
+    read from. One cache belongs to one connection; it holds at
     most `size` statements, each with at most `MAX_ANCHORS` anchors, and at
     most `resources` resources.
     """
@@ -69,18 +73,26 @@ class PageCache:
     def __init__(self, *, size: int = 64, resources: int = MAX_KEPT_RESOURCES) -> None:
         self._size = size
         self._version: int | None = None
+        self._changes: int | None = None
         self._entries: dict[Key, int | Anchors] = {}
         self._resource_limit = resources
         self._resource_count = 0
         self._resources: dict[KeptKey, dict[str, StoredResource]] = {}
 
     def check(self, connection: sqlite3.Connection) -> None:
-        """Forget everything if the file changed; call first in the transaction."""
+        """Forget everything if a resource or membership changed; call first in
+        the transaction."""
         version = connection.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._version:
+        if version == self._version:
+            return
+        self._version = version
+        # Another connection committed; it may have written only invitations
+        # or outbox messages, which change no page (migration 6).
+        changes = connection.execute("SELECT n FROM resource_changes").fetchone()[0]
+        if changes != self._changes:
             self._entries.clear()
             self._forget_resources()
-            self._version = version
+            self._changes = changes
 
     def resources(self, tenant: str, with_groups: bool) -> dict[str, StoredResource]:
         """The resources kept of `tenant`, by id, read with or without groups."""

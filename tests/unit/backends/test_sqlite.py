@@ -713,6 +713,8 @@ class TestPageCache:
     def numbers(matches: int) -> sqlite3.Connection:
         connection = sqlite3.connect(":memory:")
         connection.execute("CREATE TABLE numbers (seq INTEGER PRIMARY KEY)")
+        connection.execute("CREATE TABLE resource_changes (n INTEGER NOT NULL)")
+        connection.execute("INSERT INTO resource_changes (n) VALUES (0)")
         connection.execute(
             "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n"
             " WHERE x < ?) INSERT INTO numbers SELECT x FROM n",
@@ -825,6 +827,35 @@ class TestKeptResources:
         assert before[0].document["title"] == "Clerk"
         assert after[0].document["title"] == "Chief"
         assert after[0].version > before[0].version
+
+    async def test_writes_that_touch_no_resource_keep_them(
+        self, one_reader: SqliteBackend
+    ) -> None:
+        for name in ("ann", "bo"):
+            await create_user(one_reader, name)
+        before = await self.page(one_reader)
+
+        await one_reader.create_tenant("elsewhere")
+        after = await self.page(one_reader)
+
+        assert [a is b for a, b in zip(before, after, strict=True)] == [True] * 2
+
+    async def test_a_membership_written_by_another_process_shows(
+        self, path: Path, one_reader: SqliteBackend
+    ) -> None:
+        ann = await create_user(one_reader, "ann")
+        async with one_reader.transaction(TENANT) as transaction:
+            group = await transaction.create(GROUP, {"displayName": "Staff"})
+            await transaction.add_members(group.id, [ann])
+        before = await self.page(one_reader)
+
+        # Only the membership row: no resource row changes.
+        with closing(sqlite3.connect(path)) as other, other:
+            other.execute("DELETE FROM memberships WHERE member_id = ?", (ann,))
+        after = await self.page(one_reader)
+
+        assert before[0].groups == [GroupRef(group.id, "Staff")]
+        assert after[0].groups == []
 
     async def test_users_read_without_groups_are_kept_apart(
         self, one_reader: SqliteBackend
