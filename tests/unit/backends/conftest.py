@@ -17,14 +17,28 @@ async def schema() -> AsyncIterator[str]:
         yield name
 
 
-@pytest.fixture
-async def postgres(schema: str) -> AsyncIterator[PostgresBackend]:
+async def _opened(schema: str) -> AsyncIterator[PostgresBackend]:
     backend = PostgresBackend(POSTGRES_URL, schema=schema)
     await backend.open()
     try:
         yield backend
     finally:
         await backend.close()
+
+
+@pytest.fixture
+async def postgres(schema: str) -> AsyncIterator[PostgresBackend]:
+    async for backend in _opened(schema):
+        yield backend
+
+
+@pytest.fixture
+async def postgres_peer(
+    schema: str, postgres: PostgresBackend
+) -> AsyncIterator[PostgresBackend]:
+    """A second backend on the same tables, as another gateway process has."""
+    async for backend in _opened(schema):
+        yield backend
 
 
 @pytest.fixture

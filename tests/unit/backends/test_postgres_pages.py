@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
@@ -14,7 +12,7 @@ from scim_gateway.backends import postgres_query
 from scim_gateway.backends.base import GROUP, USER, Query, StoredResource
 from scim_gateway.backends.postgres import PostgresBackend
 from scim_gateway.backends.postgres_pages import ANCHOR_SPACING
-from tests.backends import POSTGRES_URL
+from tests.unit.backends.test_postgres_upkeep import create
 
 pytestmark = pytest.mark.postgres
 
@@ -23,28 +21,6 @@ USERS = 300
 SIZE = 25
 # Pages far enough from the start to start at an anchor.
 STARTS = (ANCHOR_SPACING + 1, 100, 150, 201, USERS - SIZE + 1, USERS - 3)
-
-
-@pytest.fixture
-async def other(
-    schema: str, postgres: PostgresBackend
-) -> AsyncIterator[PostgresBackend]:
-    """A second backend on the same tables: another gateway process."""
-    backend = PostgresBackend(POSTGRES_URL, schema=schema)
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
-
-
-async def create(backend: PostgresBackend, resource_type: str, name: str) -> str:
-    document: dict[str, Any] = (
-        {"userName": name} if resource_type == USER else {"displayName": name}
-    )
-    async with backend.transaction(TENANT) as tx:
-        created = await tx.create(resource_type, document)
-    return created.id
 
 
 @pytest.fixture
@@ -125,72 +101,72 @@ async def test_pages_start_at_anchors_and_hand_out_kept_resources(
 
 async def test_pages_see_every_write_of_another_process_at_once(
     postgres: PostgresBackend,
-    other: PostgresBackend,
+    postgres_peer: PostgresBackend,
     sql: asyncpg.Connection,
     users: list[str],
 ) -> None:
     await check_pages(postgres, sql)
-    group = await create(other, GROUP, "admins")
+    group = await create(postgres_peer, GROUP, "admins")
 
     # A user renamed, a member added and one removed, a group renamed.
-    async with other.transaction(TENANT) as tx:
+    async with postgres_peer.transaction(TENANT) as tx:
         await tx.replace(USER, users[160], {"userName": "renamed"})
     await check_pages(postgres, sql)
-    await other.change_members(TENANT, group, add=[users[170]])
+    await postgres_peer.change_members(TENANT, group, add=[users[170]])
     await check_pages(postgres, sql)
-    await other.change_members(TENANT, group, remove=[users[170]])
+    await postgres_peer.change_members(TENANT, group, remove=[users[170]])
     await check_pages(postgres, sql)
-    async with other.transaction(TENANT) as tx:
+    async with postgres_peer.transaction(TENANT) as tx:
         await tx.replace(GROUP, group, {"displayName": "root"})
-    await other.change_members(TENANT, group, add=[users[200]])
+    await postgres_peer.change_members(TENANT, group, add=[users[200]])
     await check_pages(postgres, sql)
 
     # Users removed and added: the rows after them move.
-    async with other.transaction(TENANT) as tx:
+    async with postgres_peer.transaction(TENANT) as tx:
         await tx.delete(USER, users[70])
         await tx.delete(USER, users[5])
     await check_pages(postgres, sql)
-    await create(other, USER, "newcomer")
+    await create(postgres_peer, USER, "newcomer")
     await check_pages(postgres, sql)
     # One gone and one come: the same number of users as before.
-    async with other.transaction(TENANT) as tx:
+    async with postgres_peer.transaction(TENANT) as tx:
         await tx.delete(USER, users[100])
-    await create(other, USER, "another newcomer")
+    await create(postgres_peer, USER, "another newcomer")
     await check_pages(postgres, sql)
     # A group removed.
-    async with other.transaction(TENANT) as tx:
+    async with postgres_peer.transaction(TENANT) as tx:
         await tx.delete(GROUP, group)
     await check_pages(postgres, sql)
 
 
 async def test_a_tenant_made_again_with_as_many_users_is_read_anew(
     postgres: PostgresBackend,
-    other: PostgresBackend,
+    postgres_peer: PostgresBackend,
     sql: asyncpg.Connection,
     users: list[str],
 ) -> None:
     await check_pages(postgres, sql)
 
-    await other.delete_tenant(TENANT)
-    await other.create_tenant(TENANT)
+    await postgres_peer.delete_tenant(TENANT)
+    await postgres_peer.create_tenant(TENANT)
     for n in range(USERS):
-        await create(other, USER, f"second{n:04d}")
+        await create(postgres_peer, USER, f"second{n:04d}")
 
     await check_pages(postgres, sql)
 
 
 async def test_with_many_groups_pages_read_the_groups_of_their_users(
     postgres: PostgresBackend,
-    other: PostgresBackend,
+    postgres_peer: PostgresBackend,
     sql: asyncpg.Connection,
     users: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(postgres_query, "MAX_PRINTED_GROUPS", 1)
-    group = await create(other, GROUP, "admins")
+    group = await create(postgres_peer, GROUP, "admins")
     await check_pages(postgres, sql)
 
-    await other.change_members(TENANT, group, add=[users[180]])
+    await postgres_peer.change_members(TENANT, group, add=[users[180]])
 
     await check_pages(postgres, sql)
 
