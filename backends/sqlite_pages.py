@@ -9,10 +9,10 @@ It also keeps the resources its pages held, with their groups: a client
 that pages through the users again, or many clients listing the same users,
 then get the same objects back, along with what the gateway derived from
 them (`StoredResource.memo`), instead of rebuilding each from its row and
-looking up its groups. Everything is kept only while no resource or
-membership was written: `PRAGMA data_version` says whether anything was
-committed to the file, and the count in `resource_changes`, raised by
-triggers, whether it touched resources.
+looking up its groups. Everything is kept only while no resource was
+written (a change of members writes its group): `PRAGMA data_version` says
+whether anything was committed to the file, and the count in
+`resource_changes`, raised by triggers, whether it touched resources.
 """
 
 from __future__ import annotations
@@ -63,9 +63,8 @@ class PageCache:
     SQLite changes `PRAGMA data_version` whenever another connection commits.
     Read as the first statement of a read transaction, it is the version of
     that transaction's snapshot; when it moved, the count of
-    `resource_changes` in the same snapshot says whether resources or
-    memberships did, so what is kept always describes the data the page is
-    read from. One cache belongs to one connection; it holds at
+    `resource_changes` in the same snapshot says whether resources did, so
+    what is kept always describes the data the page is read from. One cache belongs to one connection; it holds at
     most `size` statements, each with at most `MAX_ANCHORS` anchors, and at
     most `resources` resources.
     """
@@ -80,7 +79,7 @@ class PageCache:
         self._resources: dict[KeptKey, dict[str, StoredResource]] = {}
 
     def check(self, connection: sqlite3.Connection) -> None:
-        """Forget everything if a resource or membership changed; call first in
+        """Forget everything if a resource changed; call first in
         the transaction."""
         version = connection.execute("PRAGMA data_version").fetchone()[0]
         if version == self._version:

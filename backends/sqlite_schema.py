@@ -89,18 +89,19 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "DROP INDEX resources_by_type",
         ),
     ),
-    # A number that every write of a resource or membership raises, so that
-    # readers keep what they derived from them across commits that wrote
-    # only invitations, the outbox or tokens (`sqlite_pages.PageCache`).
+    # A number that every write of a resource raises, so that readers keep
+    # what they derived from resources across commits that wrote only
+    # invitations, the outbox or tokens (`sqlite_pages.PageCache`). A change
+    # of members always raises its group's version too (`sqlite_writes`), and
+    # so this number.
     (
         6,
         (
             "CREATE TABLE resource_changes (n INTEGER NOT NULL)",
             "INSERT INTO resource_changes (n) VALUES (0)",
             *(
-                f"CREATE TRIGGER {table}_changed_on_{event} AFTER {event}"
-                f" ON {table} BEGIN UPDATE resource_changes SET n = n + 1; END"
-                for table in ("resources", "memberships")
+                f"CREATE TRIGGER resources_changed_on_{event} AFTER {event}"
+                " ON resources BEGIN UPDATE resource_changes SET n = n + 1; END"
                 for event in ("insert", "update", "delete")
             ),
         ),

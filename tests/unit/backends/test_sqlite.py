@@ -848,10 +848,13 @@ class TestKeptResources:
             group = await transaction.create(GROUP, {"displayName": "Staff"})
             await transaction.add_members(group.id, [ann])
         before = await self.page(one_reader)
+        other = SqliteBackend(path)
+        await other.open()
+        try:
+            await other.change_members(TENANT, group.id, remove=[ann])
+        finally:
+            await other.close()
 
-        # Only the membership row: no resource row changes.
-        with closing(sqlite3.connect(path)) as other, other:
-            other.execute("DELETE FROM memberships WHERE member_id = ?", (ann,))
         after = await self.page(one_reader)
 
         assert before[0].groups == [GroupRef(group.id, "Staff")]
