@@ -64,9 +64,9 @@ class PageCache:
     Read as the first statement of a read transaction, it is the version of
     that transaction's snapshot; when it moved, the count of
     `resource_changes` in the same snapshot says whether resources did, so
-    what is kept always describes the data the page is read from. One cache belongs to one connection; it holds at
-    most `size` statements, each with at most `MAX_ANCHORS` anchors, and at
-    most `resources` resources.
+    what is kept always describes the data the page is read from. One cache
+    belongs to one connection; it holds at most `size` statements, each with
+    at most `MAX_ANCHORS` anchors, and at most `resources` resources.
     """
 
     def __init__(self, *, size: int = 64, resources: int = MAX_KEPT_RESOURCES) -> None:
