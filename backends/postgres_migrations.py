@@ -16,6 +16,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from scim_gateway.backends import postgres_credentials as credentials
 from scim_gateway.backends import postgres_invitations as invitations
+from scim_gateway.backends import postgres_members as members
 
 __all__ = ["MIGRATIONS", "Migration", "migrate"]
 
@@ -201,6 +202,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "invitations and the outbox", invitations.MIGRATION),
     Migration(5, "resource counts per tenant and type", _COUNTS),
     Migration(6, "e-mail index without a pending list", _EMAIL_INDEX_UPDATES),
+    Migration(8, "member-only changes as a function", members.MIGRATION),
 )
 
 

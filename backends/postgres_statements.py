@@ -3,7 +3,8 @@
 Each is built once per resource type and variant, so that asyncpg's statement
 cache prepares it once per connection. The resource type is an SQL literal, not
 a parameter, so that the planner can use the partial indexes (migration 1).
-Every write is one statement: one round trip in the common case.
+Every write is one statement: one round trip in the common case. The member-only
+change of a PATCH is a function of the schema instead (`postgres_members`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from scim_gateway.backends.postgres_query import (
 )
 
 __all__ = [
-    "CHANGE_MEMBERS",
     "CREATE",
     "delete_sql",
     "get_sql",
@@ -181,59 +181,3 @@ def members_sql(operation: str) -> str:
     ctes.append(f"changes AS ({' UNION ALL '.join(changes)})")
     ctes.append(f"bumped AS ({_BUMP})")
     return f"WITH {', '.join(ctes)} {_OUTCOME}"
-
-
-# A PATCH that only adds and removes members: one statement, which PostgreSQL
-# runs in a transaction of its own, so the group stays locked for no round trip
-# between the gateway and the server (no BEGIN, no read, no COMMIT of its own).
-# `$3` ids to add, `$4` ids to remove (distinct, disjoint), `$5` the expected
-# version or NULL. `grp` locks the group and, once a writer that held the lock
-# commits, sees its newest version (READ COMMITTED re-reads a locked row); the
-# rest of the statement reads the snapshot taken before that wait. `seen` is
-# the group in that snapshot: when it differs from `grp`, another write to the
-# group committed meanwhile, and memberships it added are not visible to the
-# DELETE here. The statement then changes nothing, unless it only adds (an
-# insert sees every committed row through the unique index), and the caller
-# runs the change again in a transaction that locks the group first.
-CHANGE_MEMBERS = f"""
-WITH found AS ({_FOUND}),
-seen AS (
-    SELECT s.version FROM resources s
-    WHERE s.tenant = $1 AND s.resource_type = 'Group' AND s.id = $2
-), grp AS (
-    SELECT {COLUMNS} FROM resources r
-    WHERE r.tenant = $1 AND r.resource_type = 'Group' AND r.id = $2
-    FOR UPDATE
-), ok AS (
-    SELECT grp.id FROM grp
-    WHERE ($5::integer IS NULL OR grp.version = $5)
-      AND (SELECT count(*) FROM found) = cardinality($3::text[])
-      AND (cardinality($4::text[]) = 0 OR grp.version = (SELECT version FROM seen))
-), removed AS (
-    DELETE FROM memberships m USING ok
-    WHERE m.tenant = $1 AND m.group_id = ok.id AND m.member_id = ANY($4::text[])
-    RETURNING m.member_id
-), added AS (
-    INSERT INTO memberships (tenant, group_id, member_id, member_type)
-    SELECT $1, ok.id, found.id, found.resource_type FROM ok, found
-    ON CONFLICT DO NOTHING
-    RETURNING member_id
-), bumped AS (
-    -- A version for the removal and one for the addition, as the two calls
-    -- of a transaction (remove_members, add_members) give.
-    UPDATE resources r
-    SET version = r.version + (EXISTS (SELECT 1 FROM removed))::integer
-                            + (EXISTS (SELECT 1 FROM added))::integer,
-        last_modified = statement_timestamp()
-    FROM ok WHERE r.tenant = $1 AND r.resource_type = 'Group' AND r.id = ok.id
-      AND EXISTS (SELECT 1 FROM removed UNION ALL SELECT 1 FROM added)
-    RETURNING {COLUMNS}
-), final AS (
-    SELECT * FROM bumped
-    UNION ALL SELECT * FROM grp WHERE NOT EXISTS (SELECT 1 FROM bumped)
-)
-SELECT EXISTS (SELECT 1 FROM ok) AS applied,
-       (SELECT version FROM seen) AS seen_version,
-       ARRAY(SELECT id FROM found) AS found,
-       final.*
-FROM (VALUES (1)) AS one LEFT JOIN final ON true"""

@@ -529,7 +529,7 @@ async def _until_a_member_change_waits(sql: asyncpg.Connection) -> None:
     for _ in range(500):
         waiting = await sql.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND datname = current_database() AND query LIKE '%seen AS%'"
+            " AND datname = current_database() AND query LIKE '%scim_change_members%'"
         )
         if waiting:
             return
