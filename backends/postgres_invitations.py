@@ -29,6 +29,7 @@ from scim_gateway.backends.invitations import (
 from scim_gateway.backends.postgres_rows import decode_json
 
 __all__ = [
+    "CLAIM_MIGRATION",
     "MIGRATION",
     "claim_outbox",
     "complete_outbox_many",
@@ -88,7 +89,30 @@ CREATE INDEX outbox_pending_user_idx ON outbox (tenant, user_id, seq)
 
 _COLUMNS = INVITATION_COLUMNS
 
-_CLAIM = """
+# The claim, as a function of the schema (migration 9) for the settings its
+# plan is made under. Claimable: pending, due, not leased, and no older pending
+# message of the same user (`seq` order). The plan wanted whatever the table's
+# statistics say: the due rows in `seq` order from `outbox_pending_idx`, each
+# user's older messages from `outbox_pending_user_idx`, the rows to update by
+# primary key. As a prepared statement the plan followed the statistics, and an
+# outbox analyzed while empty (as a worker that keeps up leaves it) gave plans
+# that read every pending row, dead ones included, once per candidate: 100-300
+# us of the server's CPU per message in batches of 16-64, against 35-60 us.
+CLAIM_MIGRATION = """
+CREATE FUNCTION scim_claim_outbox(integer, double precision, text)
+RETURNS TABLE (seq bigint, id text, tenant text, user_id text, event text,
+               payload jsonb, attempts integer, created timestamptz, secret text)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+SET enable_bitmapscan = off
+SET enable_sort = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+SET search_path FROM CURRENT
+AS $function$
+#variable_conflict use_column
+BEGIN
+RETURN QUERY
 UPDATE outbox AS o
 SET attempts = o.attempts + 1,
     claimed_until = statement_timestamp() + make_interval(secs => $2),
@@ -107,8 +131,12 @@ FROM (
 ) AS picked
 WHERE o.seq = picked.seq
 RETURNING o.seq, o.id, o.tenant, o.user_id, o.event, o.payload, o.attempts,
-    o.created, o.secret
+    o.created, o.secret;
+END
+$function$;
 """
+
+_CLAIM = "SELECT * FROM scim_claim_outbox($1, $2, $3)"
 
 
 async def get_invitation(

@@ -203,6 +203,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "resource counts per tenant and type", _COUNTS),
     Migration(6, "e-mail index without a pending list", _EMAIL_INDEX_UPDATES),
     Migration(8, "member-only changes as a function", members.MIGRATION),
+    Migration(9, "outbox claims as a function", invitations.CLAIM_MIGRATION),
 )
 
 
