@@ -690,31 +690,41 @@ class TestEmailKeys:
 class TestClaimPlan:
     """The claim's plan is the same however the outbox was last analyzed."""
 
-    @pytest.mark.parametrize("pending", [0, 64, 3000])
+    @pytest.mark.parametrize(
+        ("analyzed", "deleted"), [(0, 0), (64, 0), (3000, 0), (0, 3000)]
+    )
     async def test_the_claim_walks_the_pending_index_and_looks_up_by_key(
-        self, postgres: PostgresBackend, sql: asyncpg.Connection, pending: int
+        self,
+        postgres: PostgresBackend,
+        sql: asyncpg.Connection,
+        analyzed: int,
+        deleted: int,
     ) -> None:
-        await sql.execute(
-            "INSERT INTO outbox (id, tenant, user_id, event, payload)"
-            " SELECT 'm' || n, $1, 'u' || n % 500, 'invited', '{}'"
-            " FROM generate_series(1, $2) AS n",
-            TENANT,
-            pending,
-        )
+        """`deleted`: delivered messages whose rows the last ANALYZE saw dead."""
+        await _enqueue(sql, "old", deleted)
+        await sql.execute("DELETE FROM outbox")
+        await _enqueue(sql, "seen", analyzed)
         await sql.execute("ANALYZE outbox")
-        await sql.execute(
-            "INSERT INTO outbox (id, tenant, user_id, event, payload)"
-            " VALUES ('last', $1, 'u1', 'invited', '{}')",
-            TENANT,
-        )
+        await _enqueue(sql, "new", 64)
 
         plan = await _claim_plan(sql)
 
         assert "Index Scan using outbox_pending_idx on outbox c" in plan, plan
         assert "outbox_pending_user_idx on outbox p" in plan, plan
         assert "Index Scan using outbox_pkey on outbox o" in plan, plan
-        for avoided in ("Bitmap", "Seq Scan", "Hash", "Merge"):
+        for avoided in ("Bitmap", "Seq Scan", "Hash", "Merge", "Sort"):
             assert avoided not in plan, plan
+
+
+async def _enqueue(sql: asyncpg.Connection, prefix: str, count: int) -> None:
+    await sql.execute(
+        "INSERT INTO outbox (id, tenant, user_id, event, payload)"
+        " SELECT $1 || n, $2, 'u' || n % 500, 'invited', '{}'"
+        " FROM generate_series(1, $3) AS n",
+        prefix,
+        TENANT,
+        count,
+    )
 
 
 async def _claim_plan(sql: asyncpg.Connection) -> str:
