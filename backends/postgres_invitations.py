@@ -107,7 +107,6 @@ CREATE FUNCTION scim_claim_outbox(integer, double precision, text)
 RETURNS TABLE (seq bigint, id text, tenant text, user_id text, event text,
                payload jsonb, attempts integer, created timestamptz, secret text)
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
 SET enable_bitmapscan = off
 SET enable_sort = off
@@ -138,6 +137,16 @@ RETURNING o.seq, o.id, o.tenant, o.user_id, o.event, o.payload, o.attempts,
     o.created, o.secret;
 END
 $function$;
+
+-- plan_cache_mode came with PostgreSQL 12; on 11 the server chooses the plan.
+DO $migration$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'plan_cache_mode') THEN
+        ALTER FUNCTION scim_claim_outbox(integer, double precision, text)
+            SET plan_cache_mode = force_generic_plan;
+    END IF;
+END
+$migration$;
 """
 
 _CLAIM = "SELECT * FROM scim_claim_outbox($1, $2, $3)"

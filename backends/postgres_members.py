@@ -62,7 +62,6 @@ RETURNS TABLE (applied boolean, seen_version integer, found text[], id text,
                resource_type text, document jsonb, version integer,
                created timestamptz, last_modified timestamptz)
 LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan
 SET search_path FROM CURRENT
 AS $function$
 #variable_conflict use_column
@@ -114,6 +113,16 @@ SELECT EXISTS (SELECT 1 FROM ok), (SELECT version FROM seen),
 FROM (VALUES (1)) AS one LEFT JOIN final ON true;
 END
 $function$;
+
+-- plan_cache_mode came with PostgreSQL 12; on 11 the server chooses the plan.
+DO $migration$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'plan_cache_mode') THEN
+        ALTER FUNCTION scim_change_members(text, text, text[], text[], integer)
+            SET plan_cache_mode = force_generic_plan;
+    END IF;
+END
+$migration$;
 """
 
 CHANGE_MEMBERS = (

@@ -731,8 +731,9 @@ async def _claim_plan(sql: asyncpg.Connection) -> str:
     """EXPLAIN of the claim's statement under the settings of its function."""
     function = invitations.CLAIM_MIGRATION
     body = function.split("RETURN QUERY", 1)[1].split(";\nEND", 1)[0]
+    settings = re.findall(r"^ *SET (\w+) = (\w+);?$", function, re.M)
     async with sql.transaction():
-        for name, value in re.findall(r"^SET (\w+) = (\w+)$", function, re.M):
+        for name, value in settings:
             await sql.execute(f"SET LOCAL {name} = {value}")
         await sql.execute(f"PREPARE claim(integer, float8, text) AS {body}")
         try:
