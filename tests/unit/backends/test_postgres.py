@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import random
 import re
 import string
@@ -12,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from scim_gateway.backends import postgres_invitations as invitations
 from scim_gateway.backends.base import GROUP, USER, GroupRef, Member, Query
 from scim_gateway.backends.errors import (
     ConflictError,
@@ -657,6 +660,95 @@ class TestChangeMembers:
             "NotFoundError",
         ]
         assert len(postgres._group_queues) == 0
+
+
+class TestEmailKeys:
+    """`scim_value_keys`, the e-mail index's expression, as filters expect it."""
+
+    @pytest.mark.parametrize(
+        ("emails", "values"),
+        [
+            (None, []),
+            ([], []),
+            ({"value": "a@b"}, []),
+            ("a@b", []),
+            (
+                [{"value": "Ann@Example.COM"}, {"value": "ΟΔΟΣ@x"}, {"value": "ß@x"}],
+                ["Ann@Example.COM", "ΟΔΟΣ@x", "ß@x"],
+            ),
+            ([1, "x", {"value": 5}, {"value": None}, {"type": "work"}], []),
+            ([{"value": "İ@x", "type": "home"}, {"value": "bo@x"}], ["İ@x", "bo@x"]),
+        ],
+    )
+    async def test_keys_are_the_md5_of_each_folded_string_value(
+        self,
+        postgres: PostgresBackend,
+        sql: asyncpg.Connection,
+        emails: object,
+        values: list[str],
+    ) -> None:
+        keys = await sql.fetchval(
+            "SELECT scim_value_keys($1::jsonb)",
+            None if emails is None else json.dumps(emails),
+        )
+
+        assert keys == [hashlib.md5(v.lower().encode()).hexdigest() for v in values]
+
+
+class TestClaimPlan:
+    """The claim's plan is the same however the outbox was last analyzed."""
+
+    @pytest.mark.parametrize(
+        ("analyzed", "deleted"), [(0, 0), (64, 0), (3000, 0), (0, 3000)]
+    )
+    async def test_the_claim_walks_the_pending_index_and_looks_up_by_key(
+        self,
+        postgres: PostgresBackend,
+        sql: asyncpg.Connection,
+        analyzed: int,
+        deleted: int,
+    ) -> None:
+        """`deleted`: delivered messages whose rows the last ANALYZE saw dead."""
+        await _enqueue(sql, "old", deleted)
+        await sql.execute("DELETE FROM outbox")
+        await _enqueue(sql, "seen", analyzed)
+        await sql.execute("ANALYZE outbox")
+        await _enqueue(sql, "new", 64)
+
+        plan = await _claim_plan(sql)
+
+        assert "Index Scan using outbox_pending_idx on outbox c" in plan, plan
+        assert "outbox_pending_user_idx on outbox p" in plan, plan
+        assert "Index Scan using outbox_pkey on outbox o" in plan, plan
+        for avoided in ("Bitmap", "Seq Scan", "Hash", "Merge", "Sort"):
+            assert avoided not in plan, plan
+
+
+async def _enqueue(sql: asyncpg.Connection, prefix: str, count: int) -> None:
+    await sql.execute(
+        "INSERT INTO outbox (id, tenant, user_id, event, payload)"
+        " SELECT $1 || n, $2, 'u' || n % 500, 'invited', '{}'"
+        " FROM generate_series(1, $3) AS n",
+        prefix,
+        TENANT,
+        count,
+    )
+
+
+async def _claim_plan(sql: asyncpg.Connection) -> str:
+    """EXPLAIN of the claim's statement under the settings of its function."""
+    function = invitations.CLAIM_MIGRATION
+    body = function.split("RETURN QUERY", 1)[1].split(";\nEND", 1)[0]
+    settings = re.findall(r"^ *SET (\w+) = (\w+);?$", function, re.M)
+    async with sql.transaction():
+        for name, value in settings:
+            await sql.execute(f"SET LOCAL {name} = {value}")
+        await sql.execute(f"PREPARE claim(integer, float8, text) AS {body}")
+        try:
+            rows = await sql.fetch("EXPLAIN EXECUTE claim(64, 60, 'c')")
+        finally:
+            await sql.execute("DEALLOCATE claim")
+    return "\n".join(row[0] for row in rows)
 
 
 class TestMigrations:

@@ -103,7 +103,8 @@ class TestKeptTotals:
         await _apply(sql, earlier)
         await sql.execute(FILL, TENANT)
 
-        assert await migrate(sql, schema=schema) == [5, 6, 7]
+        later = [m.version for m in MIGRATIONS if m.version >= 5]
+        assert await migrate(sql, schema=schema) == later
 
         backend = PostgresBackend(POSTGRES_URL, schema=schema)
         await backend.open()
