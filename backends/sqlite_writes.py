@@ -18,7 +18,7 @@ from scim_gateway.backends.base import GROUP, USER, StoredResource
 from scim_gateway.backends.columns import (
     fold,
     format_instant,
-    new_id,
+    new_ordered_id,
     string_attribute,
     utc_now,
 )
@@ -67,7 +67,11 @@ def prepare_insert(
     here, so the insert itself may run later in the same transaction; a
     clash of `userName` raises when it runs.
     """
-    resource_id, now, text = new_id(), format_instant(utc_now()), _dump(document)
+    resource_id, now, text = (
+        new_ordered_id(),
+        format_instant(utc_now()),
+        _dump(document),
+    )
     params = (
         tenant,
         resource_type,
