@@ -178,7 +178,10 @@ class OutboxWorker:
         with anyio.move_on_after(self.retry.timeout):
             async with anyio.create_task_group() as group:
                 for entry in entries:
-                    group.start_soon(self._deliver, entry, outcomes)
+                    # A name given saves anyio working one out for each task.
+                    group.start_soon(
+                        self._deliver, entry, outcomes, name="outbox.deliver"
+                    )
         return outcomes
 
     async def _record_failures(
