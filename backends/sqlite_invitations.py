@@ -13,6 +13,8 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from scim_gateway.backends.columns import (
     format_instant,
     new_id,
@@ -29,6 +31,7 @@ from scim_gateway.backends.invitations import (
     OutboxMessage,
     held_outcomes,
 )
+from scim_gateway.backends.sqlite_writes import dump_json
 
 __all__ = [
     "MIGRATION",
@@ -160,7 +163,7 @@ def enqueue(
             tenant,
             message.user_id,
             message.event,
-            json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")),
+            dump_json(message.payload),
             message.secret,
             now,
             now,
@@ -261,6 +264,14 @@ def complete_outbox_many(
     return held_outcomes(entries, held)
 
 
+def _load_json(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # What `json` wrote and orjson refuses (NaN, Infinity).
+        return json.loads(text)
+
+
 def _instant(value: datetime | None) -> str | None:
     return None if value is None else format_instant(value)
 
@@ -309,7 +320,7 @@ def _entry(row: Sequence[Any], claim: str) -> OutboxEntry:
         tenant=row[2],
         user_id=row[3],
         event=row[4],
-        payload=json.loads(row[5]),
+        payload=_load_json(row[5]),
         attempts=row[6],
         created=parse_instant(row[7]),
         claim=claim,

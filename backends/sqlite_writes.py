@@ -18,7 +18,7 @@ from scim_gateway.backends.base import GROUP, USER, StoredResource
 from scim_gateway.backends.columns import (
     fold,
     format_instant,
-    new_id,
+    new_ordered_id,
     string_attribute,
     utc_now,
 )
@@ -35,6 +35,7 @@ __all__ = [
     "add_members",
     "change_members",
     "delete_resource",
+    "dump_json",
     "prepare_insert",
     "remove_members",
     "replace_members",
@@ -50,7 +51,8 @@ def _derived(resource_type: str, document: dict[str, Any]) -> tuple[Any, ...]:
     return (user_name, external_id, display_name, fold(display_name))
 
 
-def _dump(document: dict[str, Any]) -> str:
+def dump_json(document: dict[str, Any]) -> str:
+    """Compact JSON text of a document, as SQLite keeps it."""
     try:
         return orjson.dumps(document).decode()
     except TypeError:
@@ -67,7 +69,11 @@ def prepare_insert(
     here, so the insert itself may run later in the same transaction; a
     clash of `userName` raises when it runs.
     """
-    resource_id, now, text = new_id(), format_instant(utc_now()), _dump(document)
+    resource_id, now, text = (
+        new_ordered_id(),
+        format_instant(utc_now()),
+        dump_json(document),
+    )
     params = (
         tenant,
         resource_type,
@@ -102,7 +108,7 @@ def update_resource(
     document: dict[str, Any],
     expected_version: int | None,
 ) -> StoredResource:
-    now, text = format_instant(utc_now()), _dump(document)
+    now, text = format_instant(utc_now()), dump_json(document)
     guard, params = _version_guard(expected_version)
     row = connection.execute(
         "UPDATE resources SET document = ?, user_name_folded = ?, external_id = ?,"

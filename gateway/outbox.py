@@ -156,11 +156,9 @@ class OutboxWorker:
         if not entries:
             self._claim_size = self.batch
             return 0
-        delivered: list[OutboxEntry] = []
         started = anyio.current_time()
-        async with anyio.create_task_group() as group:
-            for entry in entries:
-                group.start_soon(self._deliver, entry, delivered)
+        outcomes = await self._attempt(entries)
+        delivered = await self._record_failures(entries, outcomes)
         self._size_next_claim(
             is_full=len(entries) >= limit,
             is_quick=anyio.current_time() - started <= self.quick,
@@ -168,6 +166,38 @@ class OutboxWorker:
         if delivered:
             await self._record_delivered(delivered)
         return len(entries)
+
+    async def _attempt(self, entries: list[OutboxEntry]) -> dict[str, Exception | None]:
+        """Deliver a batch concurrently: each message's error, or None if delivered.
+
+        The attempts start together, so one deadline for the batch is each
+        attempt's own, for one timer instead of one a message; an attempt it
+        cuts has no outcome.
+        """
+        outcomes: dict[str, Exception | None] = {}
+        with anyio.move_on_after(self.retry.timeout):
+            async with anyio.create_task_group() as group:
+                for entry in entries:
+                    # A name given saves anyio working one out for each task.
+                    group.start_soon(
+                        self._deliver, entry, outcomes, name="outbox.deliver"
+                    )
+        return outcomes
+
+    async def _record_failures(
+        self, entries: list[OutboxEntry], outcomes: dict[str, Exception | None]
+    ) -> list[OutboxEntry]:
+        """Retry or give up the attempts that failed; returns the delivered."""
+        delivered: list[OutboxEntry] = []
+        for entry in entries:
+            error = outcomes[entry.id] if entry.id in outcomes else TimeoutError()
+            if error is None:
+                delivered.append(entry)
+            elif isinstance(error, PermanentDeliveryError):
+                await self._give_up(entry, error)
+            else:
+                await self._failed(entry, error)
+        return delivered
 
     def _size_next_claim(self, *, is_full: bool, is_quick: bool) -> None:
         # Claiming and recording cost about as much as delivering to the log,
@@ -187,7 +217,9 @@ class OutboxWorker:
             logger.exception("outbox.worker_error")
         return 0
 
-    async def _deliver(self, entry: OutboxEntry, delivered: list[OutboxEntry]) -> None:
+    async def _deliver(
+        self, entry: OutboxEntry, outcomes: dict[str, Exception | None]
+    ) -> None:
         invitation = invitation_from(entry, self.organization)
         logger.debug(
             "outbox.dispatch id=%s event=%s attempt=%s deliverer=%s",
@@ -197,14 +229,11 @@ class OutboxWorker:
             self.deliverer.name,
         )
         try:
-            with anyio.fail_after(self.retry.timeout):
-                await dispatch(self.deliverer, invitation)
-        except PermanentDeliveryError as exc:
-            await self._give_up(entry, exc)
+            await dispatch(self.deliverer, invitation)
         except Exception as exc:
-            await self._failed(entry, exc)
+            outcomes[entry.id] = exc
         else:
-            delivered.append(entry)
+            outcomes[entry.id] = None
 
     async def _record_delivered(self, entries: list[OutboxEntry]) -> None:
         """Record a batch's deliveries in one write, and log each."""

@@ -103,6 +103,49 @@ class TestTimeout:
         assert (recorder.calls, len(recorder.delivered)) == (2, 1)
 
 
+class Mixed(Deliverer):
+    """Hangs for one person, refuses another for good, delivers the rest."""
+
+    def __init__(self) -> None:
+        self.delivered: list[str] = []
+
+    async def invite(self, invitation: Invitation) -> None:
+        if invitation.user_name.startswith("hang"):
+            await anyio.sleep_forever()
+        if invitation.user_name.startswith("refuse"):
+            raise PermanentDeliveryError("no such mailbox")
+        self.delivered.append(invitation.user_name)
+
+
+async def test_one_batch_records_each_attempt_by_its_own_outcome(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    """The batch's deadline cuts only the attempt still running when it passes."""
+    ids = {
+        name: await create_user(client, f"{name}@example.com")
+        for name in ("hang", "refuse", "ann")
+    }
+    worker = OutboxWorker(
+        backend,
+        Mixed(),
+        organization="Acme",
+        retry=RetryPolicy(timeout=0.05, backoff=60.0),
+    )
+
+    assert await worker.deliver_batch() == 3
+
+    states = {name: await invitation_of(client, i) for name, i in ids.items()}
+    assert (states["hang"]["deliveryStatus"], states["hang"]["lastDeliveryError"]) == (
+        "pending",
+        "TimeoutError",
+    )
+    assert (
+        states["refuse"]["deliveryStatus"],
+        states["refuse"]["lastDeliveryError"],
+    ) == ("failed", "no such mailbox")
+    assert states["ann"]["deliveryStatus"] == "delivered"
+
+
 def test_backoff_doubles_up_to_the_cap() -> None:
     policy = RetryPolicy(backoff=2.0, max_backoff=30.0)
 

@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
@@ -283,6 +284,18 @@ class TestFile:
 
 
 class TestIndexes:
+    async def test_new_resources_get_ids_that_sort_in_creation_order(
+        self, backend: SqliteBackend
+    ) -> None:
+        """Their ids then add to the end of each index keyed by them."""
+        ids = []
+        for number in range(3):
+            ids.append(await create_user(backend, f"user{number}"))
+            await anyio.sleep(0.002)
+
+        assert sorted(ids) == ids
+        assert all(uuid.UUID(resource_id).version == 7 for resource_id in ids)
+
     async def test_a_user_name_filter_uses_the_unique_index(
         self, backend: SqliteBackend, path: Path
     ) -> None:
