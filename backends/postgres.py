@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -37,6 +36,7 @@ from scim_gateway.backends.base import (
     StoredResource,
     Transaction,
 )
+from scim_gateway.backends.columns import new_ordered_id
 from scim_gateway.backends.credentials import CredentialStore, TokenRecord
 from scim_gateway.backends.errors import (
     ConflictError,
@@ -477,7 +477,9 @@ class PostgresTransaction(Transaction):
     ) -> StoredResource:
         await self.flush()
         derived = derive_columns(resource_type, document)
-        resource_id = str(uuid.uuid4())
+        # Time-ordered: the indexes keyed by ids (the resource's, its
+        # invitation's, its outbox messages') grow at their end.
+        resource_id = new_ordered_id()
         args = (self.tenant, resource_type, resource_id, document, *derived.as_args())
         with connection_errors():
             row = await self._connection.fetchrow(CREATE, *args)

@@ -8,6 +8,7 @@ import json
 import random
 import re
 import string
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,17 @@ async def create(
 
 
 class TestCreate:
+    async def test_new_resources_get_ids_that_sort_in_creation_order(
+        self, postgres: PostgresBackend
+    ) -> None:
+        ids = []
+        for number in range(3):
+            ids.append(await create(postgres, USER, user(f"user{number}")))
+            await asyncio.sleep(0.002)
+
+        assert sorted(ids) == ids
+        assert all(uuid.UUID(resource_id).version == 7 for resource_id in ids)
+
     async def test_create_stores_the_document_at_version_one(
         self, postgres: PostgresBackend
     ) -> None:
