@@ -91,24 +91,16 @@ async def create_tenant(connection: Connection, tenant: str) -> bool:
     return created is not None
 
 
-# A tenant's counts shrink to one row per type that keeps only the removals:
-# a total and a count of removals never come back to earlier values, even for
-# a tenant made again under the same name (see postgres_pages).
-_FOLD_COUNTS = """
-WITH gone AS (
-    DELETE FROM resource_counts WHERE tenant = $1 RETURNING resource_type, removed
-)
-INSERT INTO resource_counts (tenant, resource_type, slot, n, removed)
-SELECT $1, resource_type, 0, 0, sum(removed) FROM gone GROUP BY resource_type
-"""
-
-
 async def delete_tenant(connection: Connection, tenant: str) -> bool:
     """Delete the tenant's resources (memberships cascade), invitations,
-    outbox messages, tokens and row; its counts keep only their removals."""
+    outbox messages, tokens and row.
+
+    Its rows of `resource_counts` stay, at zero with their removals
+    (migration 7): counts that never start over tell processes that what
+    they keep of the tenant's pages is out of date.
+    """
     async with connection.transaction():
         await connection.execute("DELETE FROM resources WHERE tenant = $1", tenant)
-        await connection.execute(_FOLD_COUNTS, tenant)
         await connection.execute("DELETE FROM invitations WHERE tenant = $1", tenant)
         await connection.execute("DELETE FROM outbox WHERE tenant = $1", tenant)
         deleted = await connection.fetchval(

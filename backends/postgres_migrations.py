@@ -199,8 +199,21 @@ SELECT gin_clean_pending_list('resources_email_values_idx'::regclass);
 # and type came or went in between (each only grows, or changes with a row
 # that came or went), so that what a process derived from the order of the
 # rows, such as the anchors of its pages (`postgres_pages`), still holds.
+# That needs the counts never to start over: a trigger keeps their rows from
+# being deleted, also by an earlier release deleting a tenant, and a tenant's
+# deleted resources leave its rows at zero with their removals.
 _REMOVALS = """
 ALTER TABLE resource_counts ADD COLUMN removed bigint NOT NULL DEFAULT 0;
+
+CREATE FUNCTION scim_keep_counts() RETURNS trigger
+    LANGUAGE plpgsql AS $function$
+BEGIN
+    RETURN NULL;
+END
+$function$;
+
+CREATE TRIGGER resource_counts_kept BEFORE DELETE ON resource_counts
+    FOR EACH ROW EXECUTE FUNCTION scim_keep_counts();
 
 CREATE OR REPLACE FUNCTION scim_count_resources() RETURNS trigger
     LANGUAGE plpgsql SET search_path FROM CURRENT AS $function$

@@ -123,7 +123,7 @@ class PageKeeper:
         """Forget the anchors of `kind`: a page saw the census `seen` instead."""
         self._anchors.pop(kind, None)
         if seen is not None:
-            self._seen[kind] = seen
+            self._see(kind, seen)
 
     def should_walk(self, kind: Kind, census: Census) -> bool:
         """Whether to walk `kind` now that a page without anchors saw `census`:
@@ -132,10 +132,13 @@ class PageKeeper:
             return False
         if self._seen.get(kind) == census:
             return True
+        self._see(kind, census)
+        return False
+
+    def _see(self, kind: Kind, census: Census) -> None:
         if kind not in self._seen and len(self._seen) >= self._kinds:
             self._seen.clear()
         self._seen[kind] = census
-        return False
 
     @contextmanager
     def walking(self, kind: Kind) -> Iterator[None]:
