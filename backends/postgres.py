@@ -676,7 +676,7 @@ async def _query(
         if page is not None:
             return page
 
-    sql, args = page_sql(tenant, resource_type, query)
+    sql, args = page_sql(tenant, resource_type, query, census=anchored)
     logger.debug("postgres.query sql=%s", sql)
     rows = await connection.fetch(sql, *args)
     if not rows:

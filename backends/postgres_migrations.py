@@ -89,7 +89,9 @@ CREATE INDEX memberships_member_idx ON memberships (tenant, member_id);
 # only match values case-sensitively; md5 keeps GIN entries small whatever the
 # length of an address.) Both bodies name pg_catalog functions only, since an
 # index expression may be evaluated under any search_path.
-_FOLD = """
+# The opening of the migrations that write folding functions: `fold` is the
+# format of a folded text, ICU's lower() where the server has ICU.
+_FOLDING = """
 DO $migration$
 DECLARE
     fold text := CASE
@@ -98,7 +100,11 @@ DECLARE
         ELSE 'lower(%s)'
     END;
 BEGIN
-    EXECUTE format(
+"""
+
+_FOLD = (
+    _FOLDING
+    + """    EXECUTE format(
         'CREATE FUNCTION scim_fold(text) RETURNS text'
         ' LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L',
         'SELECT ' || format(fold, '$1')
@@ -135,6 +141,7 @@ CREATE INDEX resources_email_values_idx
     ON resources USING gin (scim_value_keys(document->'emails'))
     WHERE resource_type = 'User';
 """
+)
 
 # The number of resources per tenant and type, for the totalResults of an
 # unfiltered list: counting 100,000 index entries per page took 20 ms. Kept by
@@ -241,16 +248,9 @@ $function$;
 # it on every statement that wrote a user (the index's expression), about 65 us
 # of a create's CPU; as a loop of PL/pgSQL expressions it costs about 20 us.
 # The index stays valid: each value gives the key it gave before.
-_VALUE_KEYS_LOOP = """
-DO $migration$
-DECLARE
-    fold text := CASE
-        WHEN EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')
-        THEN 'lower((%s) COLLATE "und-x-icu")'
-        ELSE 'lower(%s)'
-    END;
-BEGIN
-    EXECUTE format(
+_VALUE_KEYS_LOOP = (
+    _FOLDING
+    + """    EXECUTE format(
         'CREATE OR REPLACE FUNCTION scim_value_keys(items jsonb) RETURNS text[]'
         ' LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS %L',
         'DECLARE keys text[] := ''{}''; value jsonb;'
@@ -269,6 +269,7 @@ BEGIN
 END
 $migration$;
 """
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "resources and memberships", _TABLES),

@@ -422,7 +422,9 @@ def _joins(resource_type: str, query: Query) -> tuple[str, str]:
     return "", ""
 
 
-def page_sql(tenant: str, resource_type: str, query: Query) -> tuple[str, list[object]]:
+def page_sql(
+    tenant: str, resource_type: str, query: Query, *, census: bool = False
+) -> tuple[str, list[object]]:
     """One page, the total of all matches, and the page's members or groups, in
     one statement.
 
@@ -433,6 +435,9 @@ def page_sql(tenant: str, resource_type: str, query: Query) -> tuple[str, list[o
     `seq` alone (no row is read for them), then reads its own rows. Members
     and groups are aggregated for the page's rows only, after LIMIT and
     OFFSET, so the outer query sorts again, by the same key and `seq`.
+    With `census` (an unfiltered page, whose total is then the count kept
+    per tenant and type), the count of removals comes too (`removed`; see
+    `postgres_pages`).
     """
     params = Params([tenant])
     where = _where(resource_type, query, params)
@@ -445,7 +450,7 @@ def page_sql(tenant: str, resource_type: str, query: Query) -> tuple[str, list[o
 
     columns, joins = _joins(resource_type, query)
     select = f"SELECT {COLUMNS}, ({_total(resource_type, query, where)}) AS total"
-    if query.filter is None:
+    if census:
         select += f", ({_removals(resource_type)}) AS removed"
     if joins:
         select += ", r.tenant, r.seq"

@@ -16,7 +16,14 @@ import asyncpg
 import pytest
 
 from scim_gateway.backends import postgres_invitations as invitations
-from scim_gateway.backends.base import GROUP, USER, GroupRef, Member, Query
+from scim_gateway.backends.base import (
+    GROUP,
+    USER,
+    GroupRef,
+    Member,
+    Query,
+    StoredResource,
+)
 from scim_gateway.backends.errors import (
     ConflictError,
     MemberNotFoundError,
@@ -560,6 +567,15 @@ async def _until_a_member_change_waits(sql: asyncpg.Connection) -> None:
     raise AssertionError("no member change waited for the row lock")
 
 
+async def _change_behind_the_lock(
+    postgres: PostgresBackend, sql: asyncpg.Connection, group: str, **change: Any
+) -> asyncio.Task[StoredResource]:
+    """`change_members` of `group` started, once it waits for the group's lock."""
+    task = asyncio.create_task(postgres.change_members(TENANT, group, **change))
+    await _until_a_member_change_waits(sql)
+    return task
+
+
 class TestChangeMembers:
     """The one-statement member change against writers holding the group's lock."""
 
@@ -573,10 +589,7 @@ class TestChangeMembers:
         async with postgres.transaction(TENANT) as tx:
             await tx.get(GROUP, group)
             await tx.add_members(group, [ann])
-            removal = asyncio.create_task(
-                postgres.change_members(TENANT, group, remove=[ann])
-            )
-            await _until_a_member_change_waits(sql)
+            removal = await _change_behind_the_lock(postgres, sql, group, remove=[ann])
         removed = await removal
 
         stored = await postgres.get(TENANT, GROUP, group, with_members=True)
@@ -593,10 +606,7 @@ class TestChangeMembers:
         async with postgres.transaction(TENANT) as tx:
             await tx.get(GROUP, group)
             await tx.add_members(group, [ann])
-            adding = asyncio.create_task(
-                postgres.change_members(TENANT, group, add=[bo, ann])
-            )
-            await _until_a_member_change_waits(sql)
+            adding = await _change_behind_the_lock(postgres, sql, group, add=[bo, ann])
         added = await adding
 
         stored = await postgres.get(TENANT, GROUP, group, with_members=True)
@@ -613,20 +623,18 @@ class TestChangeMembers:
         async with postgres.transaction(TENANT) as tx:
             await tx.get(GROUP, group)
             await tx.add_members(group, [ann])
-            stale = asyncio.create_task(
-                postgres.change_members(TENANT, group, add=[bo], expected_version=1)
+            stale = await _change_behind_the_lock(
+                postgres, sql, group, add=[bo], expected_version=1
             )
-            await _until_a_member_change_waits(sql)
         with pytest.raises(VersionMismatchError) as caught:
             await stale
 
         async with postgres.transaction(TENANT) as tx:
             await tx.get(GROUP, group)
             await tx.remove_members(group, [ann])
-            current = asyncio.create_task(
-                postgres.change_members(TENANT, group, add=[bo], expected_version=3)
+            current = await _change_behind_the_lock(
+                postgres, sql, group, add=[bo], expected_version=3
             )
-            await _until_a_member_change_waits(sql)
         changed = await current
 
         assert (caught.value.expected, caught.value.actual) == (1, 2)
@@ -643,10 +651,7 @@ class TestChangeMembers:
         async with postgres.transaction(TENANT) as tx:
             await tx.get(GROUP, group)
             await tx.delete(USER, ann)
-            adding = asyncio.create_task(
-                postgres.change_members(TENANT, group, add=[ann])
-            )
-            await _until_a_member_change_waits(sql)
+            adding = await _change_behind_the_lock(postgres, sql, group, add=[ann])
         with pytest.raises(MemberNotFoundError) as caught:
             await adding
 
