@@ -11,12 +11,14 @@
 Every transition is written in one transaction with the outbox message that
 tells the deliverer about it, so that a committed change always gets its
 message and a failed one never does. The accept token is random; only its
-SHA-256 digest is kept with the invitation, and the outbox holds the token
-only until the message carrying it has been delivered or given up.
+SHA-256 digest is kept with the invitation (`accept_key`), and the outbox
+holds the token only until the message carrying it has been delivered or
+given up.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -24,7 +26,7 @@ from typing import Any
 
 from scim_gateway.auth import generate_token, hash_token
 from scim_gateway.backends.base import USER, Backend, StoredResource, Transaction
-from scim_gateway.backends.columns import new_id, utc_now
+from scim_gateway.backends.columns import new_ordered_id, utc_now
 from scim_gateway.backends.invitations import (
     DeliveryStatus,
     InvitationRecord,
@@ -41,7 +43,9 @@ __all__ = [
     "AcceptRefused",
     "InvitationPolicy",
     "Invitations",
+    "accept_key",
     "invitation_attributes",
+    "new_accept_token",
 ]
 
 ACCEPT_PATH = "/invitations/accept"
@@ -160,7 +164,7 @@ class Invitations:
         Raises:
             AcceptRefused: the token is unknown, used or expired.
         """
-        record = await self.backend.find_invitation(hash_token(token))
+        record = await self.backend.find_invitation(accept_key(token))
         return _usable(record, utc_now())
 
     async def accept(self, token: str) -> InvitationRecord:
@@ -169,7 +173,7 @@ class Invitations:
         Raises:
             AcceptRefused: the token is unknown, used or expired.
         """
-        digest = hash_token(token)
+        digest = accept_key(token)
         found = _usable(await self.backend.find_invitation(digest), utc_now())
         async with self.backend.transaction(found.tenant) as tx:
             # Read again under the transaction's lock: two clicks, one accept.
@@ -298,19 +302,21 @@ class Invitations:
         document: dict[str, Any],
         link_base: str,
     ) -> InvitationRecord:
-        token, now = generate_token(), utc_now()
+        token, now = new_accept_token(), utc_now()
         expires = now + self.policy.ttl
         payload = {
             **_snapshot(document),
             "acceptUrl": link_base,
             "expiresAt": expires.isoformat(),
         }
-        message = OutboxMessage(new_id(), user_id, INVITED.value, payload, token)
+        message = OutboxMessage(
+            new_ordered_id(), user_id, INVITED.value, payload, token
+        )
         record = InvitationRecord(
             tenant=tx.tenant,
             user_id=user_id,
             state=INVITED,
-            token_digest=hash_token(token),
+            token_digest=accept_key(token),
             expires_at=expires,
             invited_at=now,
             delivery=DeliveryStatus.PENDING,
@@ -332,12 +338,35 @@ class Invitations:
     ) -> InvitationRecord:
         moved = _stamped(replace(record, state=state, token_digest=None), utc_now())
         message = OutboxMessage(
-            new_id(), record.user_id, state.value, _snapshot(document)
+            new_ordered_id(), record.user_id, state.value, _snapshot(document)
         )
         await tx.put_invitation(moved)
         await tx.enqueue(message)
         self._on_enqueue()
         return moved
+
+
+def new_accept_token() -> str:
+    """A new accept token: the millisecond it was made, in hex, a dot, 256 random bits.
+
+    The time leads the key the token is found by (`accept_key`), so new keys
+    go to the end of their unique index, as new user ids do, rather than to
+    a random page of it that the next commit writes out again; under a run
+    of creates that was a tenth of the database's work for each new user.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}.{generate_token()}"
+
+
+def accept_key(token: str) -> str:
+    """What an invitation keeps of its accept token, and is found by.
+
+    The token's SHA-256 digest, after the token's time for a token that has
+    one; a token made before tokens carried their time (no dot) keys as its
+    bare digest, so links sent by an earlier release keep working.
+    """
+    digest = hash_token(token)
+    made, dot, _ = token.partition(".")
+    return f"{made}.{digest}" if dot else digest
 
 
 def invitation_attributes(record: InvitationRecord) -> dict[str, Any]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import pytest
 
+from scim_gateway.auth import generate_token, hash_token
+from scim_gateway.backends.base import Backend
 from scim_gateway.config import Settings
 from scim_gateway.context import GatewayContext
 from scim_gateway.plugins.base import InvitationEvent
@@ -224,6 +228,54 @@ class TestAccept:
         )
 
         assert (record.user_id, record.state.value) == (user_id, "accepted")
+
+    async def test_a_link_sent_by_an_earlier_release_still_accepts(
+        self,
+        client: httpx.AsyncClient,
+        browser: httpx.AsyncClient,
+        backend: Backend,
+        gateway: GatewayContext,
+    ) -> None:
+        # Earlier releases' tokens were 43 random characters with no time in
+        # front, kept as their bare digest.
+        user_id = await create_user(client, "ann@example.com")
+        await gateway.outbox.drain()
+        old_token = generate_token()
+        async with backend.transaction("default") as tx:
+            record = await tx.get_invitation(user_id)
+            assert record is not None
+            await tx.put_invitation(replace(record, token_digest=hash_token(old_token)))
+
+        response = await browser.post("/invitations/accept", data={"token": old_token})
+
+        assert response.status_code == 200, response.text
+        assert (await invitation_of(client, user_id))["state"] == "accepted"
+
+    async def test_a_token_with_another_time_or_secret_is_refused(
+        self,
+        client: httpx.AsyncClient,
+        browser: httpx.AsyncClient,
+        gateway: GatewayContext,
+        recorder: RecordingDeliverer,
+    ) -> None:
+        user_id = await create_user(client, "ann@example.com")
+        await gateway.outbox.drain()
+        token = token_of(recorder.last_invite(user_id).accept_url)
+        made, secret = token.split(".")
+        forged = [
+            f"{int(made, 16) + 1:012x}.{secret}",
+            f"{made}.{secret[:-1]}{'A' if secret[-1] != 'A' else 'B'}",
+            secret,
+            f"{made}.",
+        ]
+
+        answers = [
+            (await browser.post("/invitations/accept", data={"token": t})).status_code
+            for t in forged
+        ]
+
+        assert answers == [400, 400, 400, 400]
+        assert (await invitation_of(client, user_id))["state"] == "invited"
 
 
 class TestDisableAndDelete:
