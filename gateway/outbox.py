@@ -234,7 +234,12 @@ class OutboxWorker:
             outcomes[entry.id] = None
 
     async def _record_delivered(self, entries: list[OutboxEntry]) -> None:
-        """Record a batch's deliveries in one write, and log each."""
+        """Record a batch's deliveries in one write, and log it.
+
+        One INFO line a batch, each message at DEBUG: three lines for every
+        new user were a tenth of a create's CPU, and the admin API shows
+        each user's delivery anyway.
+        """
         try:
             held = await self.backend.complete_outbox_many(entries)
         except BackendError as exc:
@@ -245,8 +250,14 @@ class OutboxWorker:
                 type(exc).__name__,
             )
             return
+        recorded = sum(held)
+        if recorded:
+            logger.info("outbox.delivered count=%s", recorded)
         for entry, is_held in zip(entries, held, strict=True):
-            logger.info(
+            if not is_held:
+                logger.warning("outbox.claim_lost id=%s", entry.id)
+                continue
+            logger.debug(
                 "outbox.delivered id=%s event=%s tenant=%s user_id=%s attempt=%s",
                 entry.id,
                 entry.event,
@@ -254,8 +265,6 @@ class OutboxWorker:
                 entry.user_id,
                 entry.attempts,
             )
-            if not is_held:
-                logger.warning("outbox.claim_lost id=%s", entry.id)
 
     async def _failed(self, entry: OutboxEntry, exc: Exception) -> None:
         if entry.attempts >= self.retry.max_attempts:
