@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -102,16 +102,19 @@ class ChangeFeed:
 
         return unsubscribe
 
-    @asynccontextmanager
-    async def transaction(
+    def transaction(
         self, backend: Backend, tenant: str
-    ) -> AsyncIterator[Transaction]:
+    ) -> AbstractAsyncContextManager[Transaction]:
         """A backend transaction whose changes are published once it commits."""
         if not self._callbacks:
-            # Nobody listens: no reads spent on recording.
-            async with backend.transaction(tenant) as transaction:
-                yield transaction
-            return
+            # Nobody listens: the backend's own, with no reads spent on recording.
+            return backend.transaction(tenant)
+        return self._recorded(backend, tenant)
+
+    @asynccontextmanager
+    async def _recorded(
+        self, backend: Backend, tenant: str
+    ) -> AsyncIterator[Transaction]:
         async with backend.transaction(tenant) as inner:
             recording = RecordingTransaction(inner)
             yield recording
