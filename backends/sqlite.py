@@ -515,14 +515,19 @@ class SqliteBackend(Backend, CredentialStore):
         )
 
     async def _write(self, function: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `function` as a unit of its own, in one hop, and commit.
+        """Run `function` as a unit of its own, in one hop; returns once committed.
 
-        The outbox worker writes one of these per batch of messages, beside
-        the requests' own units, so the writer lock is held for one hop only;
-        it commits the changes other units left for it too.
+        The outbox worker writes one of these per batch of messages, and a
+        PATCH that only changes members one per request, so the writer lock
+        is held for one hop only. Like any unit, it leaves its changes to the
+        next one's COMMIT while others wait.
         """
         writer = self._require(self._writer)
-        return await self._queue.alone(writer, function)
+        result, group = await self._queue.alone(writer, function)
+        if group is not None:
+            with anyio.CancelScope(shield=True):
+                await group.outcome
+        return result
 
     def _reader(self) -> _Worker:
         readers = self._readers

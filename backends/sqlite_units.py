@@ -153,20 +153,7 @@ class UnitQueue:
             if failed:
                 return None
             raise
-        if not passes or not end.is_open:
-            self._group = None
-            if group is not None:
-                group.settle(self._group_error(end, passed=passes))
-            group = None
-        elif end.unit_error is None and not failed:
-            if group is None:
-                group = self._group = CommitGroup()
-            group.size += 1
-        else:
-            group = None
-        if self._group is not None and self._waiting == 0:
-            # The waiter this unit counted on was cancelled during the hop.
-            await self.commit_group()
+        group = await self._settle(group, end, passed=passes, failed=failed)
         if cancelled:
             raise asyncio.CancelledError
         if failed:
@@ -180,27 +167,35 @@ class UnitQueue:
 
     async def alone(
         self, writer: Runner, function: Callable[[sqlite3.Connection], T]
-    ) -> T:
-        """`function` as a unit of its own in one hop, committed with the group."""
+    ) -> tuple[T, CommitGroup | None]:
+        """`function` as a unit of its own in one hop, and the group whose
+        COMMIT it must wait for, if it passed its changes on as `end` does.
+
+        Raises:
+            BackendError: `function`, or the COMMIT, failed.
+        """
         async with self.turn():
-            group, self._group = self._group, None
+            group = self._group
+            passes = self._passes_on(group)
             step = asyncio.ensure_future(
-                writer.run(whole_unit(function, joins=group is not None))
+                writer.run(
+                    whole_unit(
+                        function, joins=group is not None, should_commit=not passes
+                    )
+                )
             )
             try:
                 (result, end), cancelled = await _to_its_end(step)
             except BaseException as exc:
-                self._group = group
                 await self._abandon_group(exc)
                 raise
-        if group is not None:
-            group.settle(self._group_error(end, passed=False))
+            group = await self._settle(group, end, passed=passes, failed=False)
         if cancelled:
             raise asyncio.CancelledError
         for error in (end.unit_error, end.commit_error):
             if error is not None:
                 raise self._translated(error)
-        return cast(T, result)
+        return cast(T, result), group
 
     async def commit_group(self) -> None:
         """Commit the changes units left for the next one; the lock is held."""
@@ -217,6 +212,29 @@ class UnitQueue:
         group.settle(None)
         if cancelled:
             raise asyncio.CancelledError
+
+    async def _settle(
+        self, group: CommitGroup | None, end: UnitEnd, *, passed: bool, failed: bool
+    ) -> CommitGroup | None:
+        """Close or grow the open group after a unit's last hop; the lock is held.
+
+        Returns the group the unit now belongs to, whose COMMIT it waits for.
+        """
+        if not passed or not end.is_open:
+            self._group = None
+            if group is not None:
+                group.settle(self._group_error(end, passed=passed))
+            group = None
+        elif end.unit_error is None and not failed:
+            if group is None:
+                group = self._group = CommitGroup()
+            group.size += 1
+        else:
+            group = None
+        if self._group is not None and self._waiting == 0:
+            # The waiter this unit counted on was cancelled during the hop.
+            await self.commit_group()
+        return group
 
     def _passes_on(self, group: CommitGroup | None) -> bool:
         """Whether a finished unit leaves its changes to the next unit's COMMIT."""
@@ -382,9 +400,9 @@ def rollback(connection: sqlite3.Connection) -> None:
 
 
 def whole_unit(
-    function: Callable[[sqlite3.Connection], T], *, joins: bool
+    function: Callable[[sqlite3.Connection], T], *, joins: bool, should_commit: bool
 ) -> Callable[[sqlite3.Connection], tuple[T | None, UnitEnd]]:
-    """A whole unit in one hop, committed with the group it joins."""
+    """A whole unit in one hop; `should_commit` commits it with the group it joins."""
 
     def run(connection: sqlite3.Connection) -> tuple[T | None, UnitEnd]:
         result: T | None = None
@@ -398,10 +416,11 @@ def whole_unit(
             unit_error = exc
             _undo(connection, joins=joins, opened=True)
         commit_error: Exception | None = None
-        try:
-            commit(connection)
-        except Exception as exc:
-            commit_error = exc
+        if should_commit:
+            try:
+                commit(connection)
+            except Exception as exc:
+                commit_error = exc
         return result, UnitEnd(unit_error, commit_error, connection.in_transaction)
 
     return run

@@ -306,3 +306,40 @@ async def test_cancelled_lone_write_does_not_fail_the_group_it_committed(
     stored = sorted(r.document["userName"] for r in page.resources)
     # Either the create failed and ann is not stored, or it succeeded and is.
     assert (outcome is None) == ("ann" in stored), (outcome, stored)
+
+
+async def test_queued_member_changes_share_commits_and_each_returns_committed(
+    backend: SqliteBackend,
+) -> None:
+    async with backend.transaction(TENANT) as tx:
+        group = await tx.create(GROUP, {"displayName": "g"})
+        users = [await tx.create(USER, {"userName": f"u{i}"}) for i in range(20)]
+    commits = await count_commits(backend)
+    holder = Holder()
+    outcomes: dict[str, object] = {}
+
+    async def add(user_id: str) -> None:
+        try:
+            await backend.change_members(TENANT, group.id, add=[user_id])
+        except MemberNotFoundError as exc:
+            outcomes[user_id] = exc
+            return
+        # Another connection sees it: the change returned after its COMMIT.
+        found = await backend.get(TENANT, GROUP, group.id, with_members=True)
+        outcomes[user_id] = user_id in {m.id for m in found.members or []}
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(holder.create, backend, "first")
+        await wait_all_tasks_blocked()
+        for user in users[: 2 * GROUP_LIMIT]:
+            tasks.start_soon(add, user.id)
+        tasks.start_soon(add, "no-such-user")
+        await wait_all_tasks_blocked()
+        holder.go.set()
+
+    assert isinstance(outcomes.pop("no-such-user"), MemberNotFoundError)
+    assert outcomes == {user.id: True for user in users[: 2 * GROUP_LIMIT]}
+    found = await backend.get(TENANT, GROUP, group.id, with_members=True)
+    assert len(found.members or []) == 2 * GROUP_LIMIT
+    assert found.version == 1 + 2 * GROUP_LIMIT
+    assert 2 <= len(commits) < GROUP_LIMIT
