@@ -25,6 +25,7 @@ from scim_gateway.backends.invitations import (
     InvitationState,
     OutboxEntry,
     OutboxMessage,
+    check_tenant,
 )
 from scim_gateway.filters.ast import AttrPath, Expr
 
@@ -263,12 +264,16 @@ class Transaction(ABC):
 
     @abstractmethod
     async def create(
-        self, resource_type: str, document: dict[str, Any]
+        self,
+        resource_type: str,
+        document: dict[str, Any],
+        *,
+        resource_id: str | None = None,
     ) -> StoredResource:
-        """Store a new resource with a fresh id, version 1.
+        """Store a new resource, version 1, with a fresh id or `resource_id`.
 
         Raises:
-            ConflictError: a unique attribute is taken.
+            ConflictError: a unique attribute, or the id given, is taken.
         """
 
     @abstractmethod
@@ -435,6 +440,46 @@ class Backend(ABC):
             if add:
                 await transaction.add_members(group_id, add)
             return await transaction.get(GROUP, group_id)
+
+    async def create(
+        self,
+        tenant: str,
+        resource_type: str,
+        document: dict[str, Any],
+        *,
+        resource_id: str | None = None,
+        invitation: InvitationRecord | None = None,
+        message: OutboxMessage | None = None,
+    ) -> StoredResource:
+        """Store a new resource as a unit of work of its own, all or nothing
+        with the invitation and outbox message that come with it.
+
+        A create that names no members (every new user) needs nothing read
+        and nothing else written, so a backend may do it in one write: one
+        statement on PostgreSQL, one trip to the writer on SQLite. This
+        default runs a transaction.
+
+        Args:
+            resource_id: the new resource's id, when the invitation and the
+                message already name it; a fresh one by default.
+            invitation: put in the resource's tenant with it.
+            message: enqueued in the resource's tenant with it.
+
+        Raises:
+            ConflictError: a unique attribute, or the id given, is taken;
+                nothing was written.
+        """
+        if invitation is not None:
+            check_tenant(invitation, tenant)
+        async with self.transaction(tenant) as transaction:
+            stored = await transaction.create(
+                resource_type, document, resource_id=resource_id
+            )
+            if invitation is not None:
+                await transaction.put_invitation(invitation)
+            if message is not None:
+                await transaction.enqueue(message)
+        return stored
 
     @abstractmethod
     async def query(self, tenant: str, resource_type: str, query: Query) -> Page:

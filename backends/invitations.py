@@ -23,6 +23,7 @@ __all__ = [
     "InvitationState",
     "OutboxEntry",
     "OutboxMessage",
+    "check_tenant",
     "held_outcomes",
 ]
 
@@ -114,6 +115,16 @@ class OutboxEntry:
     created: datetime
     claim: str
     secret: str | None = field(default=None, repr=False)
+
+
+def check_tenant(record: InvitationRecord, tenant: str) -> None:
+    """Refuse to write an invitation in a tenant other than its own.
+
+    Raises:
+        ValueError: `record` belongs to another tenant.
+    """
+    if record.tenant != tenant:
+        raise ValueError("an invitation is written in its own tenant")
 
 
 def held_outcomes(

@@ -175,13 +175,19 @@ class MemoryTransaction(Transaction):
     # Resources.
 
     async def create(
-        self, resource_type: str, document: dict[str, Any]
+        self,
+        resource_type: str,
+        document: dict[str, Any],
+        *,
+        resource_id: str | None = None,
     ) -> StoredResource:
+        if resource_id is not None and resource_id in self._data.resources:
+            raise ConflictError("id")
         now = utc_now()
         self._state.seq += 1
         record = _Record(
             resource_type,
-            new_id(),
+            new_id() if resource_id is None else resource_id,
             _copy(document),
             1,
             now,

@@ -50,6 +50,7 @@ from scim_gateway.backends.invitations import (
     InvitationState,
     OutboxEntry,
     OutboxMessage,
+    check_tenant,
 )
 from scim_gateway.backends.postgres_maintenance import StatisticsKeeper
 from scim_gateway.backends.postgres_migrations import migrate, quote_ident
@@ -210,6 +211,38 @@ class PostgresBackend(Backend, CredentialStore):
         return await self._run(
             lambda c: _query(c, self._pages, tenant, resource_type, query)
         )
+
+    async def create(
+        self,
+        tenant: str,
+        resource_type: str,
+        document: dict[str, Any],
+        *,
+        resource_id: str | None = None,
+        invitation: InvitationRecord | None = None,
+        message: OutboxMessage | None = None,
+    ) -> StoredResource:
+        if (invitation is None) != (message is None):
+            return await super().create(
+                tenant,
+                resource_type,
+                document,
+                resource_id=resource_id,
+                invitation=invitation,
+                message=message,
+            )
+        if invitation is not None:
+            check_tenant(invitation, tenant)
+        # One statement, committed on its own: no BEGIN and COMMIT round trips.
+        args = _create_args(tenant, resource_type, document, resource_id)
+        if invitation is None or message is None:
+            row = await self._run(lambda c: c.fetchrow(CREATE, *args))
+        else:
+            extra = invitations.invitation_args(invitation, message)
+            row = await self._run(lambda c: c.fetchrow(CREATE_INVITED, *args, *extra))
+        if row is None:
+            raise ConflictError(unique_attribute(resource_type))
+        return to_resource(row)
 
     async def change_members(
         self,
@@ -473,16 +506,17 @@ class PostgresTransaction(Transaction):
         )
 
     async def create(
-        self, resource_type: str, document: dict[str, Any]
+        self,
+        resource_type: str,
+        document: dict[str, Any],
+        *,
+        resource_id: str | None = None,
     ) -> StoredResource:
         await self.flush()
-        derived = derive_columns(resource_type, document)
-        # Time-ordered: the indexes keyed by ids (the resource's, its
-        # invitation's, its outbox messages') grow at their end.
-        resource_id = new_ordered_id()
-        args = (self.tenant, resource_type, resource_id, document, *derived.as_args())
         with connection_errors():
-            row = await self._connection.fetchrow(CREATE, *args)
+            row = await self._connection.fetchrow(
+                CREATE, *_create_args(self.tenant, resource_type, document, resource_id)
+            )
         if row is None:
             raise ConflictError(unique_attribute(resource_type))
         return to_resource(row)
@@ -550,8 +584,7 @@ class PostgresTransaction(Transaction):
             )
 
     async def put_invitation(self, record: InvitationRecord) -> None:
-        if record.tenant != self.tenant:
-            raise ValueError("an invitation is written in its own tenant")
+        check_tenant(record, self.tenant)
         await self.flush()
         self._invitation = record
 
@@ -616,6 +649,21 @@ def _split_schema(dsn: str) -> tuple[str, str | None]:
         return dsn, None
     rest = urlencode([(key, value) for key, value in pairs if key != "schema"])
     return urlunsplit(parts._replace(query=rest)), schemas[-1]
+
+
+# A new user with its invitation and the message that announces it.
+CREATE_INVITED = invitations.with_invitation(CREATE, 9)
+
+
+def _create_args(
+    tenant: str, resource_type: str, document: dict[str, Any], resource_id: str | None
+) -> tuple[Any, ...]:
+    """The parameters of `CREATE`, with a fresh id unless one is given."""
+    # Time-ordered: the indexes keyed by ids (the resource's, its
+    # invitation's, its outbox messages') grow at their end.
+    new = new_ordered_id() if resource_id is None else resource_id
+    derived = derive_columns(resource_type, document)
+    return (tenant, resource_type, new, document, *derived.as_args())
 
 
 def _is_storable(text: str) -> bool:

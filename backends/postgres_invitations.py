@@ -38,9 +38,11 @@ __all__ = [
     "finish_outbox",
     "get_invitation",
     "get_invitations",
+    "invitation_args",
     "list_invitations",
     "put_and_enqueue",
     "put_invitation",
+    "with_invitation",
 ]
 
 Connection = asyncpg.Connection | PoolConnectionProxy
@@ -219,6 +221,32 @@ _ENQUEUE = _enqueue_sql(1)
 
 # An invitation and the message that announces it, in one round trip.
 _PUT_AND_ENQUEUE = f"WITH invitation AS ({_PUT}) {_enqueue_sql(13)}"
+
+
+def with_invitation(create: str, first: int) -> str:
+    """`create`, a statement returning a new resource's row, with the user's
+    invitation and its message written by the same statement, their
+    parameters numbered from `first` (`invitation_args`); neither is written
+    when `create` returns no row (a taken name).
+    """
+    record = ", ".join(f"${n}" for n in range(first, first + 12))
+    message = ", ".join(f"${n}" for n in range(first + 12, first + 18))
+    if_created = "WHERE EXISTS (SELECT 1 FROM created)"
+    return (
+        f"WITH created AS ({create}),"
+        f" invitation AS (INSERT INTO invitations ({_COLUMNS})"
+        f" SELECT {record} {if_created}{INVITATION_UPSERT}),"
+        " message AS (INSERT INTO outbox (id, tenant, user_id, event, payload, secret)"
+        f" SELECT {message} {if_created})"
+        " SELECT * FROM created"
+    )
+
+
+def invitation_args(
+    record: InvitationRecord, message: OutboxMessage
+) -> tuple[Any, ...]:
+    """The parameters `with_invitation` numbers: the record's, then the message's."""
+    return (*_row(record), *_message_row(record.tenant, message))
 
 
 async def put_invitation(connection: Connection, record: InvitationRecord) -> None:

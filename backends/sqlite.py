@@ -45,6 +45,7 @@ from scim_gateway.backends.invitations import (
     InvitationState,
     OutboxEntry,
     OutboxMessage,
+    check_tenant,
 )
 from scim_gateway.backends.sqlite_checkpoints import CHECKPOINT_INTERVAL, Checkpointer
 from scim_gateway.backends.sqlite_pages import PageCache
@@ -235,9 +236,15 @@ class SqliteTransaction(Transaction):
         return found
 
     async def create(
-        self, resource_type: str, document: dict[str, Any]
+        self,
+        resource_type: str,
+        document: dict[str, Any],
+        *,
+        resource_id: str | None = None,
     ) -> StoredResource:
-        stored, insert = writes.prepare_insert(self.tenant, resource_type, document)
+        stored, insert = writes.prepare_insert(
+            self.tenant, resource_type, document, resource_id
+        )
         await self._run(insert)
         return stored
 
@@ -286,8 +293,7 @@ class SqliteTransaction(Transaction):
         )
 
     async def put_invitation(self, record: InvitationRecord) -> None:
-        if record.tenant != self.tenant:
-            raise ValueError("an invitation is written in its own tenant")
+        check_tenant(record, self.tenant)
         self._defer(lambda c: invitations.put_invitation(c, record))
 
     async def enqueue(self, message: OutboxMessage) -> None:
@@ -426,6 +432,33 @@ class SqliteBackend(Backend, CredentialStore):
         if found is None:
             raise NotFoundError(resource_type, resource_id)
         return found
+
+    async def create(
+        self,
+        tenant: str,
+        resource_type: str,
+        document: dict[str, Any],
+        *,
+        resource_id: str | None = None,
+        invitation: InvitationRecord | None = None,
+        message: OutboxMessage | None = None,
+    ) -> StoredResource:
+        # The whole unit in one hop to the writer instead of two.
+        stored, insert = writes.prepare_insert(
+            tenant, resource_type, document, resource_id
+        )
+        if invitation is not None:
+            check_tenant(invitation, tenant)
+
+        def write(connection: sqlite3.Connection) -> None:
+            insert(connection)
+            if invitation is not None:
+                invitations.put_invitation(connection, invitation)
+            if message is not None:
+                invitations.enqueue(connection, tenant, message)
+
+        await self._write(write)
+        return stored
 
     async def change_members(
         self,

@@ -61,7 +61,10 @@ def dump_json(document: dict[str, Any]) -> str:
 
 
 def prepare_insert(
-    tenant: str, resource_type: str, document: dict[str, Any]
+    tenant: str,
+    resource_type: str,
+    document: dict[str, Any],
+    resource_id: str | None = None,
 ) -> tuple[StoredResource, Callable[[sqlite3.Connection], None]]:
     """A new resource as it will be stored, and the statement that stores it.
 
@@ -70,7 +73,7 @@ def prepare_insert(
     clash of `userName` raises when it runs.
     """
     resource_id, now, text = (
-        new_ordered_id(),
+        new_ordered_id() if resource_id is None else resource_id,
         format_instant(utc_now()),
         dump_json(document),
     )

@@ -120,6 +120,33 @@ class ChangeFeed:
             yield recording
         await self._after_commit(recording.events)
 
+    async def create(
+        self,
+        backend: Backend,
+        tenant: str,
+        resource_type: str,
+        document: dict[str, Any],
+        *,
+        resource_id: str | None = None,
+        invitation: InvitationRecord | None = None,
+        message: OutboxMessage | None = None,
+    ) -> StoredResource:
+        """`Backend.create`, its event published once it has committed."""
+        stored = await backend.create(
+            tenant,
+            resource_type,
+            document,
+            resource_id=resource_id,
+            invitation=invitation,
+            message=message,
+        )
+        if self._callbacks:
+            event = ChangeEvent(
+                _CREATED[resource_type], tenant, resource_type, stored.id
+            )
+            await self._after_commit([event])
+        return stored
+
     async def change_members(
         self,
         backend: Backend,
@@ -228,9 +255,15 @@ class RecordingTransaction(Transaction):
         return stored
 
     async def create(
-        self, resource_type: str, document: dict[str, Any]
+        self,
+        resource_type: str,
+        document: dict[str, Any],
+        *,
+        resource_id: str | None = None,
     ) -> StoredResource:
-        stored = await self._inner.create(resource_type, document)
+        stored = await self._inner.create(
+            resource_type, document, resource_id=resource_id
+        )
         self._documents[(resource_type, stored.id)] = stored.document
         self._note(_CREATED[resource_type], resource_type, stored.id)
         return stored

@@ -6,12 +6,14 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
+from typing import Any
 
 import anyio
 from starlette.requests import Request
 
 from scim_gateway.auth import Authenticate
-from scim_gateway.backends.base import Backend, StoredResource, Transaction
+from scim_gateway.backends.base import USER, Backend, StoredResource, Transaction
+from scim_gateway.backends.columns import new_ordered_id
 from scim_gateway.backends.errors import (
     ConflictError,
     MemberNotFoundError,
@@ -161,6 +163,41 @@ class GatewayContext:
     def transaction(self, tenant: str) -> AbstractAsyncContextManager[Transaction]:
         """A unit of work whose changes reach the subscribers once it commits."""
         return self.changes.transaction(self.backend, tenant)
+
+    async def create(
+        self,
+        tenant: str,
+        resource_type: str,
+        document: dict[str, Any],
+        *,
+        link_base: str,
+    ) -> StoredResource:
+        """Store a new resource that names no members as a unit of work of its
+        own: a new user with its invitation, unless it is created disabled.
+
+        Its change reaches the subscribers as a transaction's would.
+        """
+        invited = None
+        resource_id = None
+        if resource_type == USER:
+            # The invitation and its message name the user before it exists.
+            resource_id = new_ordered_id()
+            invited = self.invitations.new_user_invitation(
+                tenant, resource_id, document, link_base
+            )
+        invitation, message = invited if invited is not None else (None, None)
+        stored = await self.changes.create(
+            self.backend,
+            tenant,
+            resource_type,
+            document,
+            resource_id=resource_id,
+            invitation=invitation,
+            message=message,
+        )
+        if invited is not None:
+            self.invitations.enqueued()
+        return stored
 
     async def change_members(
         self,

@@ -98,12 +98,9 @@ class ResourceEndpoints:
         )
         projection = _search_of(request).projection(self.ctx.registry, resource_type)
         with translate_backend_errors():
-            async with self.ctx.transaction(tenant) as tx:
-                stored = await tx.create(resource_type.name, normalized.document)
-                await self.ctx.invitations.user_created(
-                    tx, stored, self.ctx.accept_url(request)
-                )
-                if normalized.member_ids:
+            if normalized.member_ids:
+                async with self.ctx.transaction(tenant) as tx:
+                    stored = await tx.create(resource_type.name, normalized.document)
                     _refuse_self_membership(stored.id, normalized.member_ids)
                     await tx.add_members(stored.id, normalized.member_ids)
                     stored = await tx.get(
@@ -111,10 +108,16 @@ class ResourceEndpoints:
                         stored.id,
                         **_reads_for(resource_type, projection),
                     )
-                else:
-                    # Nothing to read back: a new resource has no members and
-                    # belongs to no group yet.
-                    stored = _as_new(stored)
+            else:
+                stored = await self.ctx.create(
+                    tenant,
+                    resource_type.name,
+                    normalized.document,
+                    link_base=self.ctx.accept_url(request),
+                )
+                # Nothing to read back: a new resource has no members and
+                # belongs to no group yet.
+                stored = _as_new(stored)
         note(id=stored.id)
         response = await self._resource_response(
             request, tenant, stored, resource_type, projection

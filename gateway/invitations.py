@@ -90,7 +90,8 @@ class InvitationPolicy:
 class Invitations:
     """Every tenant's invitations over one backend: hooks, actions, and reads.
 
-    The `user_*` hooks run inside the SCIM handlers' transactions. `accept`
+    `new_user_invitation` is what a new user is created with; the `user_*`
+    hooks run inside the SCIM handlers' transactions. `accept`
     is for the person (the accept page, or a host application that serves
     its own); `confirm`, `resend` and `revoke` are for administrators.
 
@@ -110,15 +111,24 @@ class Invitations:
         self.policy = policy
         self._on_enqueue = on_enqueue or (lambda: None)
 
-    # Hooks of the SCIM handlers: each runs in the handler's transaction.
+    # Hooks of the SCIM handlers.
 
-    async def user_created(
-        self, tx: Transaction, user: StoredResource, link_base: str
-    ) -> None:
-        """Invite a new user, unless it was created disabled."""
-        if user.resource_type != USER or not _is_active(user.document):
-            return
-        await self._invite(tx, user.id, user.document, link_base)
+    def new_user_invitation(
+        self, tenant: str, user_id: str, document: dict[str, Any], link_base: str
+    ) -> tuple[InvitationRecord, OutboxMessage] | None:
+        """The invitation of a user about to be created, and the message that
+        sends it, for the backend to write with the user (`Backend.create`);
+        None for a user created disabled. Call `enqueued` once it is written.
+        """
+        if not _is_active(document):
+            return None
+        return self._invitation(tenant, user_id, document, link_base)
+
+    def enqueued(self) -> None:
+        """Wake the delivery worker: a message written elsewhere was committed."""
+        self._on_enqueue()
+
+    # The other hooks run inside the handler's transaction.
 
     async def user_replaced(
         self,
@@ -302,6 +312,18 @@ class Invitations:
         document: dict[str, Any],
         link_base: str,
     ) -> InvitationRecord:
+        record, message = self._invitation(tx.tenant, user_id, document, link_base)
+        await tx.put_invitation(record)
+        await tx.enqueue(message)
+        # The worker's claim waits for this transaction's lock in the memory
+        # and SQLite backends; elsewhere it finds the message on its next poll.
+        self._on_enqueue()
+        return record
+
+    def _invitation(
+        self, tenant: str, user_id: str, document: dict[str, Any], link_base: str
+    ) -> tuple[InvitationRecord, OutboxMessage]:
+        """A new invitation of a user, and the message that sends its link."""
         token, now = new_accept_token(), utc_now()
         expires = now + self.policy.ttl
         payload = {
@@ -313,7 +335,7 @@ class Invitations:
             new_ordered_id(), user_id, INVITED.value, payload, token
         )
         record = InvitationRecord(
-            tenant=tx.tenant,
+            tenant=tenant,
             user_id=user_id,
             state=INVITED,
             token_digest=accept_key(token),
@@ -322,12 +344,7 @@ class Invitations:
             delivery=DeliveryStatus.PENDING,
             outbox_id=message.id,
         )
-        await tx.put_invitation(record)
-        await tx.enqueue(message)
-        # The worker's claim waits for this transaction's lock in the memory
-        # and SQLite backends; elsewhere it finds the message on its next poll.
-        self._on_enqueue()
-        return record
+        return record, message
 
     async def _move(
         self,
