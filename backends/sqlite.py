@@ -10,6 +10,7 @@ hop from the event loop however many statements it takes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -147,6 +148,17 @@ class _Worker:
             await self.connection.close()
         except sqlite3.Error as exc:
             logger.warning("sqlite.close_failed error=%s", exc)
+
+
+async def _committed(group: units.CommitGroup) -> None:
+    """Wait for the COMMIT of a unit's group; the group's error if it failed.
+
+    The outcome is every unit's of the group: shielded, so that cancelling
+    this caller (an anyio scope, or a plain `Task.cancel`) cancels none of
+    the others' waits.
+    """
+    with anyio.CancelScope(shield=True):
+        await asyncio.shield(group.outcome)
 
 
 def _after(
@@ -404,8 +416,7 @@ class SqliteBackend(Backend, CredentialStore):
             with anyio.CancelScope(shield=True):
                 group = await queue.end(transaction, failed=False)
         if group is not None:
-            with anyio.CancelScope(shield=True):
-                await group.outcome
+            await _committed(group)
 
     def _writer_or_none(self) -> _Worker | None:
         return self._writer
@@ -558,8 +569,7 @@ class SqliteBackend(Backend, CredentialStore):
         writer = self._require(self._writer)
         result, group = await self._queue.alone(writer, function)
         if group is not None:
-            with anyio.CancelScope(shield=True):
-                await group.outcome
+            await _committed(group)
         return result
 
     def _reader(self) -> _Worker:

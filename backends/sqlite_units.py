@@ -154,8 +154,8 @@ class UnitQueue:
                 return None
             raise
         group = await self._settle(group, end, passed=passes, failed=failed)
-        if cancelled:
-            raise asyncio.CancelledError
+        if cancelled is not None:
+            raise cancelled
         if failed:
             if end.unit_error is not None:
                 logger.warning("sqlite.rollback_failed error=%s", end.unit_error)
@@ -190,8 +190,8 @@ class UnitQueue:
                 await self._abandon_group(exc)
                 raise
             group = await self._settle(group, end, passed=passes, failed=False)
-        if cancelled:
-            raise asyncio.CancelledError
+        if cancelled is not None:
+            raise cancelled
         for error in (end.unit_error, end.commit_error):
             if error is not None:
                 raise self._translated(error)
@@ -210,8 +210,8 @@ class UnitQueue:
             group.settle(self._translated(exc))
             return
         group.settle(None)
-        if cancelled:
-            raise asyncio.CancelledError
+        if cancelled is not None:
+            raise cancelled
 
     async def _settle(
         self, group: CommitGroup | None, end: UnitEnd, *, passed: bool, failed: bool
@@ -243,16 +243,17 @@ class UnitQueue:
 
     async def _abandon_group(self, exc: BaseException) -> None:
         group, self._group = self._group, None
+        # Its units learn it first: a cancellation may cut the rollback short.
+        if group is not None:
+            group.settle(
+                UnavailableError(f"SQLite commit failed: {type(exc).__name__}")
+            )
         writer = self._writer()
         try:
             if writer is not None:
                 await writer.run(rollback)
         except BackendError as error:
             logger.warning("sqlite.rollback_failed error=%s", error)
-        if group is not None:
-            group.settle(
-                UnavailableError(f"SQLite commit failed: {type(exc).__name__}")
-            )
 
     def _rescue_stalled_group(self) -> None:
         # A unit passed its changes on to a waiter that was then cancelled:
@@ -284,25 +285,28 @@ class UnitQueue:
         return None
 
 
-async def _to_its_end(step: asyncio.Future[T]) -> tuple[T, bool]:
-    """The result of a step handed to the writer's thread, and whether the
-    caller was cancelled while it ran.
+async def _to_its_end(
+    step: asyncio.Future[T],
+) -> tuple[T, asyncio.CancelledError | None]:
+    """The result of a step handed to the writer's thread, and the
+    cancellation the caller received while it ran, if any.
 
     aiosqlite runs a step it was handed to its end whatever becomes of the
     caller, and that end (a COMMIT of other units' changes) is what those
-    units must learn. A cancelled caller therefore still waits for it, says
-    it was cancelled, and raises `CancelledError` once the group is settled.
+    units must learn. A cancelled caller therefore still waits for it, and
+    raises its cancellation once the group is settled: that very exception,
+    whose message tells anyio's cancel scopes that it is theirs.
     """
-    cancelled = False
+    cancelled: asyncio.CancelledError | None = None
     while True:
         try:
             return await asyncio.shield(step), cancelled
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if step.cancelled():
                 raise
+            cancelled = exc
             if step.done():
-                return step.result(), True
-            cancelled = True
+                return step.result(), cancelled
 
 
 def opening(
@@ -353,10 +357,7 @@ def ending(
             _undo(connection, joins=joins, opened=opened)
         commit_error: Exception | None = None
         if should_commit:
-            try:
-                commit(connection)
-            except Exception as exc:
-                commit_error = exc
+            commit_error = _commit_all(connection, joins=joins, unit_error=unit_error)
         return UnitEnd(unit_error, commit_error, connection.in_transaction)
 
     return run
@@ -381,6 +382,26 @@ def _undo(connection: sqlite3.Connection, *, joins: bool, opened: bool) -> None:
     except sqlite3.OperationalError:
         # No savepoint: the unit failed on its SAVEPOINT statement itself.
         pass
+
+
+def _commit_all(
+    connection: sqlite3.Connection, *, joins: bool, unit_error: Exception | None
+) -> Exception | None:
+    """COMMIT the open transaction for every unit in it; the error they learn.
+
+    Some errors (SQLITE_FULL on a table without a statement journal) roll
+    back the whole transaction, not just the failing unit's savepoint: the
+    units before it then lost their changes, and learn that unit's error.
+    """
+    if joins and not connection.in_transaction:
+        return unit_error or UnavailableError(
+            "SQLite rolled back the changes of finished units"
+        )
+    try:
+        commit(connection)
+    except Exception as exc:
+        return exc
+    return None
 
 
 def commit(connection: sqlite3.Connection) -> None:
@@ -417,10 +438,7 @@ def whole_unit(
             _undo(connection, joins=joins, opened=True)
         commit_error: Exception | None = None
         if should_commit:
-            try:
-                commit(connection)
-            except Exception as exc:
-                commit_error = exc
+            commit_error = _commit_all(connection, joins=joins, unit_error=unit_error)
         return result, UnitEnd(unit_error, commit_error, connection.in_transaction)
 
     return run
