@@ -222,7 +222,16 @@ class PostgresBackend(Backend, CredentialStore):
         invitation: InvitationRecord | None = None,
         message: OutboxMessage | None = None,
     ) -> StoredResource:
-        if (invitation is None) != (message is None):
+        # One statement, committed on its own: no BEGIN and COMMIT round trips.
+        args = _create_args(tenant, resource_type, document, resource_id)
+        if invitation is not None and message is not None:
+            check_tenant(invitation, tenant)
+            args += invitations.invitation_args(invitation, message)
+            row = await self._run(lambda c: c.fetchrow(CREATE_INVITED, *args))
+        elif invitation is None and message is None:
+            row = await self._run(lambda c: c.fetchrow(CREATE, *args))
+        else:
+            # One without the other: the transaction writes what was given.
             return await super().create(
                 tenant,
                 resource_type,
@@ -231,15 +240,6 @@ class PostgresBackend(Backend, CredentialStore):
                 invitation=invitation,
                 message=message,
             )
-        if invitation is not None:
-            check_tenant(invitation, tenant)
-        # One statement, committed on its own: no BEGIN and COMMIT round trips.
-        args = _create_args(tenant, resource_type, document, resource_id)
-        if invitation is None or message is None:
-            row = await self._run(lambda c: c.fetchrow(CREATE, *args))
-        else:
-            extra = invitations.invitation_args(invitation, message)
-            row = await self._run(lambda c: c.fetchrow(CREATE_INVITED, *args, *extra))
         if row is None:
             raise ConflictError(unique_attribute(resource_type))
         return to_resource(row)
